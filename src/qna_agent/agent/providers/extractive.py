@@ -31,8 +31,11 @@ _INTENT_WORDS = frozenset({"long", "soon", "quickly", "fast", "much", "cost", "p
 _INTENTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (
         re.compile(r"\bhow (long|soon|quickly|fast)\b|\bhow many (days|weeks|hours)\b", re.I),
-        re.compile(r"\b\d+(?:[-–]\d+)?(?:\s|-)(?:business |working )?"
-                   r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.I),
+        re.compile(
+            r"\b\d+(?:[-–]\d+)?(?:\s|-)(?:business |working )?"
+            r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b",
+            re.I,
+        ),
     ),
     (
         re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge", re.I),
@@ -40,8 +43,11 @@ _INTENTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     ),
     (
         re.compile(r"\bwhen\b|\bwhat time\b|\bhours\b", re.I),
-        re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
-                   r"\b\d+\s(?:business |working )?(?:days?|hours?)\b", re.I),
+        re.compile(
+            r"\b\d{1,2}[:.]\d{2}\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
+            r"\b\d+\s(?:business |working )?(?:days?|hours?)\b",
+            re.I,
+        ),
     ),
 )
 INTENT_BONUS = 0.25
