@@ -120,11 +120,12 @@ def compose_answer(question: str, results: list[dict[str, object]], min_overlap:
     if best.overlap < min_overlap:
         return DONT_KNOW
     floor = max(min_overlap, best.overlap * 0.6)
-    chosen = [best] + sorted(
+    supporting = sorted(
         (c for c in candidates if c is not best and c.overlap >= floor),
         key=lambda c: (-c.overlap, c.rank, c.order),
     )[: MAX_SENTENCES - 1]
-    chosen.sort(key=lambda c: (c.rank, c.order))
+    # The best sentence leads; the others follow in document order.
+    chosen = [best, *sorted(supporting, key=lambda c: (c.rank, c.order))]
     seen: set[str] = set()
     parts = []
     for candidate in chosen:
