@@ -2,10 +2,11 @@
 
 Each candidate runs in its own fresh interpreter (so memory readings do not
 add up) several times; the report gives the median over runs of: load time,
-RSS after load, peak RSS after batch work, single short query latency p50/p99,
-throughput on 256-token chunks in batches of 32, and dense-only retrieval
-quality on bench/retrieval_pairs.json. It also times the brute-force
-similarity scan over 100k vectors that a query embedding is added to.
+RSS after load and after the queries, single short query latency p50/p99,
+throughput and peak RSS on 256-token chunks at the default batching and at
+32 rows per call, and dense-only retrieval quality on bench/retrieval_pairs.json.
+It also times the brute-force similarity scan over 100k vectors that a query
+embedding is added to.
 
     python bench/bench_embedding.py                      # all candidates, 3 runs
     python bench/bench_embedding.py --runs 1 --kinds onnx-minilm-l6-int8
@@ -98,6 +99,7 @@ def measure_one(candidate: str, repeats: int, batches: int) -> dict[str, Any]:
         embedder.embed([SHORT_QUERY])
         samples.append(time.perf_counter_ns() - started_ns)
 
+    rss_queries = proc_status_mib("VmRSS")
     quality = retrieval_quality(embedder)
     data = json.loads(PAIRS_FILE.read_text())
     chunks = long_chunks([pair["passage"] for pair in data["pairs"]], 32 * batches)
@@ -114,6 +116,7 @@ def measure_one(candidate: str, repeats: int, batches: int) -> dict[str, Any]:
         "load_s": load_s,
         "rss_imports_mib": rss_before,
         "rss_loaded_mib": rss_loaded,
+        "rss_after_queries_mib": rss_queries,
         "rss_peak_default_mib": rss_peak_default,
         "rss_peak_batch32_mib": proc_status_mib("VmHWM"),
         "query_p50_ms": percentile_ms(samples, 0.50),
@@ -177,15 +180,17 @@ def render(rows: list[dict[str, Any]], runs: int, scan_ms: float) -> str:
         f"median of {runs} runs, each in a fresh process, intra_op_threads=1; "
         "default batching = at most 32 rows and 1024 padded tokens per call",
         "",
-        "| candidate | load s | RSS imports MiB | RSS loaded MiB | query p50 ms | query p99 ms "
+        "| candidate | load s | RSS imports MiB | RSS loaded MiB | RSS after queries MiB "
+        "| query p50 ms | query p99 ms "
         "| chunk tokens | chunks/s default | peak RSS default MiB | chunks/s batch 32 "
         "| peak RSS batch 32 MiB | R@1 | R@5 | MRR |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['candidate']} | {row['load_s']:.2f} | {row['rss_imports_mib']:.0f} "
-            f"| {row['rss_loaded_mib']:.0f} | {row['query_p50_ms']:.2f} "
+            f"| {row['rss_loaded_mib']:.0f} | {row['rss_after_queries_mib']:.0f} "
+            f"| {row['query_p50_ms']:.2f} "
             f"| {row['query_p99_ms']:.2f} | {row['chunk_tokens']} "
             f"| {row['chunks_per_s_default']:.1f} | {row['rss_peak_default_mib']:.0f} "
             f"| {row['chunks_per_s_batch32']:.1f} | {row['rss_peak_batch32_mib']:.0f} "
