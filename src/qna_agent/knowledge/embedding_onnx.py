@@ -158,13 +158,17 @@ class OnnxEmbedder:
         max_batch_tokens: int = 1024,
         intra_op_threads: int = 1,
     ) -> OnnxEmbedder:
-        """Load a packaged model, verifying its pinned checksum."""
+        """Load a packaged model, verifying its pinned checksum.
+
+        A non-default `max_tokens` changes the vectors, so it is part of the name.
+        """
+        tokens = max_tokens or spec.max_tokens
         return cls(
-            name=spec.name,
+            name=spec.name if tokens == spec.max_tokens else f"{spec.name}@{tokens}",
             model_path=packaged_model_path(spec),
             model_sha256=spec.sha256,
             tokenizer_path=packaged_tokenizer_path(),
-            max_tokens=max_tokens or spec.max_tokens,
+            max_tokens=tokens,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
             intra_op_threads=intra_op_threads,

@@ -110,6 +110,10 @@ def test_every_packaged_model_loads_and_ranks_a_paraphrase_first(kind: str) -> N
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_a_non_default_token_limit_is_part_of_the_name() -> None:
+    assert build_embedder(DEFAULT_EMBEDDER_KIND, max_tokens=128).name == "all-MiniLM-L6-v2-int8@128"
+
+
 def test_wrong_pinned_hash_names_the_file_and_both_hashes() -> None:
     wrong = dataclasses.replace(MINILM_L6_INT8, sha256="0" * 64)
 
