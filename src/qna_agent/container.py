@@ -16,6 +16,7 @@ from qna_agent.config import Settings
 from qna_agent.db import migrate
 from qna_agent.db.engine import Database
 from qna_agent.knowledge.service import KnowledgeBase
+from qna_agent.security.setup import Security, build_security
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +31,13 @@ class Services:
     model: ChatModel
     agent: Agent
     turns: TurnRunner
+    security: Security  # --- security: keys, rate limits, stream slots
     draining: bool = False
 
     async def close(self) -> None:
         """Release the model's and the database's connections."""
         await self.model.aclose()
+        await self.security.aclose()
         await self.database.dispose()
 
 
@@ -67,7 +70,8 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         history_messages=settings.agent_history_messages,
         turn_timeout=settings.agent_turn_timeout_seconds,
     )
-    return Services(settings, database, knowledge, chat_model, agent, turns)
+    security = build_security(settings, database)
+    return Services(settings, database, knowledge, chat_model, agent, turns, security)
 
 
 async def prepare(services: Services) -> None:

@@ -9,17 +9,20 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, messages
+from qna_agent.api.routes import chats, health, keys, messages
+from qna_agent.api.security_headers import SecurityHeadersMiddleware
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
 from qna_agent.observability.logging import configure_logging
+from qna_agent.security.idempotency import purge_expired
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +30,24 @@ SWEEP_INTERVAL_SECONDS = 60.0
 WARM_UP_RETRY_SECONDS = 2.0
 # A turn is bounded by its timeout; past this margin an in-progress row is an orphan.
 STALE_MARGIN = timedelta(seconds=30)
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "X-API-Key",
+    "Content-Type",
+    "Accept",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_RESPONSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "Idempotent-Replayed",
+]
 
 DESCRIPTION = """
 Ask questions in chats; the agent answers from your documents, with citations.
@@ -66,6 +87,17 @@ async def _sweep_stale_turns(services: Services) -> None:
             log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
 
 
+async def _purge_idempotency_keys(services: Services) -> None:
+    """Forget Idempotency-Keys past their time (security area)."""
+    ttl = timedelta(seconds=services.settings.idempotency_ttl_seconds)
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            await purge_expired(services.database, ttl=ttl)
+        except Exception as exc:  # an outage must not kill the sweeper
+            log.warning("idempotency_purge_failed", error=type(exc).__name__)
+
+
 async def _recover(services: Services) -> None:
     """Fail turns a crash left in progress. With SQLite this process is the only writer, so
     every such row is an orphan; with PostgreSQL another replica may own it, so only rows older
@@ -102,6 +134,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     background = [
         asyncio.create_task(_warm_up(services), name="warm-up"),
         asyncio.create_task(_sweep_stale_turns(services), name="sweep-stale-turns"),
+        asyncio.create_task(_purge_idempotency_keys(services), name="purge-idempotency"),
     ]
     try:
         yield
@@ -134,6 +167,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(chats.router)
     app.include_router(messages.router)
+    app.include_router(keys.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -141,4 +175,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # --- security: headers on every response; CORS only for configured origins ---
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     return app

@@ -15,7 +15,9 @@ from typing import Any
 from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted
 from qna_agent.api.errors import problem_for
 from qna_agent.api.schemas import MessageOut
+from qna_agent.chat.models import STATUS_FAILED, Message
 from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished
+from qna_agent.errors import UpstreamError
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -88,3 +90,18 @@ async def turn_events(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[
         yield encode_event(event_id, name, data)
         if isinstance(event, TurnFinished):
             return
+
+
+async def replay_events(message: Message, user_message: Message | None) -> AsyncIterator[bytes]:
+    """A finished turn as a short stream (an `Idempotency-Key` replay): created, then the end."""
+    created: dict[str, Any] = {"message": MessageOut.of(message).model_dump(mode="json")}
+    if user_message is not None:
+        created["user_message"] = MessageOut.of(user_message).model_dump(mode="json")
+    yield encode_event(1, "message.created", created)
+    error = (
+        UpstreamError(message.error or "the turn failed", message_id=str(message.id))
+        if message.status == STATUS_FAILED
+        else None
+    )
+    name, data = _frame(TurnFinished(message, error), str(message.id))
+    yield encode_event(2, name, data)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.types import (
@@ -53,6 +54,7 @@ class TurnFinished:
 
 
 TurnEvent = TextDelta | ToolCallStarted | ToolCallFinished | TurnFinished
+BeforeCommit = Callable[[AsyncSession, Message], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -89,14 +91,31 @@ class TurnRunner:
         self._history_messages = history_messages
         self._turn_timeout = turn_timeout
         self._tasks: set[asyncio.Task[TurnFinished]] = set()
+        self._running: dict[uuid.UUID, Turn] = {}
 
     @property
     def in_flight(self) -> int:
         """Turns still running."""
         return len(self._tasks)
 
-    async def start(self, *, owner_id: str, chat_id: uuid.UUID, content: str, stream: bool) -> Turn:
-        """Commit the question and an in-progress answer, then run the agent in a task."""
+    def running(self, message_id: uuid.UUID) -> Turn | None:
+        """The turn answering `message_id`, while it runs in this process."""
+        return self._running.get(message_id)
+
+    async def start(
+        self,
+        *,
+        owner_id: str,
+        chat_id: uuid.UUID,
+        content: str,
+        stream: bool,
+        before_commit: BeforeCommit | None = None,
+    ) -> Turn:
+        """Commit the question and an in-progress answer, then run the agent in a task.
+
+        `before_commit(session, assistant_message)` runs in the same transaction (quotas,
+        idempotency records); if it raises, nothing is stored and no turn starts.
+        """
         async with self._database.write_sessions.begin() as session:
             await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
             user_message = Message(
@@ -113,6 +132,8 @@ class TurnRunner:
             )
             session.add(assistant)
             await session.flush()
+            if before_commit is not None:
+                await before_commit(session, assistant)
             history = await repository.conversation(
                 session, chat_id=chat_id, before=user_message.id, limit=self._history_messages
             )
@@ -125,7 +146,9 @@ class TurnRunner:
         task = asyncio.create_task(self._run(turn, prompt, stream), name=f"turn-{assistant.id}")
         turn.task = task
         self._tasks.add(task)
+        self._running[assistant.id] = turn
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._running.pop(assistant.id, None))
         return turn
 
     async def _run(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:

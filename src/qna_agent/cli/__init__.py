@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from qna_agent import __version__
-from qna_agent.cli import config, db, kb
+from qna_agent.cli import config, db, kb, keys
 from qna_agent.cli.common import out, settings_or_exit
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(kb.app, name="kb")
 app.add_typer(config.app, name="config")
+app.add_typer(keys.app, name="keys")
 
 
 @app.command()
@@ -51,7 +52,8 @@ def serve(
         workers=workers,
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        proxy_headers=True,
+        # Gateway auth checks the socket's peer; forwarded headers must not replace it.
+        proxy_headers=settings.resolved_auth_mode != "gateway",
         server_header=False,
     )
 
