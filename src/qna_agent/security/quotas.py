@@ -23,12 +23,14 @@ async def check_chat_quota(session: AsyncSession, *, owner_id: str, limit: int) 
 
 
 async def check_message_quota(session: AsyncSession, *, chat_id: uuid.UUID, limit: int) -> None:
-    """Refuse a new turn (two messages) when the chat would hold more than `limit`."""
+    """Refuse a turn whose two messages, already added to `session`, take the chat past `limit`
+    (the caller's transaction then stores nothing)."""
     count = await session.scalar(
         select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
     )
-    if (count or 0) + 2 > limit:
+    if (count or 0) > limit:
+        held = (count or 0) - 2
         raise QuotaExceeded(
-            f"this chat holds {count} messages; the limit is {limit}: start a new chat",
+            f"this chat holds {held} messages; the limit is {limit}: start a new chat",
             limit=limit,
         )
