@@ -66,9 +66,21 @@ class KeyList(BaseModel):
 _PROBLEM_CONTENT: dict[str, Any] = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
 }
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+# Shared by the authenticated routers. 422 replaces FastAPI's default (application/json with
+# its HTTPValidationError), which is not what api/errors.py sends.
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "description": "The body could not be parsed (not UTF-8 JSON).",
+        "content": _PROBLEM_CONTENT,
+    },
     401: {"model": Problem, "description": "No valid API key.", "content": _PROBLEM_CONTENT},
     403: {"model": Problem, "description": "Needs an admin key.", "content": _PROBLEM_CONTENT},
+    422: {
+        "model": Problem,
+        "description": "Invalid request; `errors[]` names each field.",
+        "content": _PROBLEM_CONTENT,
+    },
     429: {
         "model": Problem,
         "description": "Rate limit: see `Retry-After` and `RateLimit-*`.",

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response, status
 
 from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
 from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
-from qna_agent.api.schemas_security import AUTH_RESPONSES
+from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.chat import service
 from qna_agent.security.quotas import check_chat_quota
 
-router = APIRouter(prefix="/chats", tags=["chats"], responses=AUTH_RESPONSES)
+router = APIRouter(prefix="/chats", tags=["chats"], responses=API_RESPONSES)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Response, status
 
 from qna_agent.api.deps import SessionDep, WriteSessionDep, require_admin
-from qna_agent.api.schemas_security import AUTH_RESPONSES, KeyCreate, KeyCreated, KeyList, KeyOut
+from qna_agent.api.schemas import Problem
+from qna_agent.api.schemas_security import API_RESPONSES, KeyCreate, KeyCreated, KeyList, KeyOut
 from qna_agent.security import keys
 
+_PROBLEM: dict[str, Any] = {"application/problem+json": {}}
+
 router = APIRouter(
-    prefix="/keys", tags=["keys"], dependencies=[Depends(require_admin)], responses=AUTH_RESPONSES
+    prefix="/keys", tags=["keys"], dependencies=[Depends(require_admin)], responses=API_RESPONSES
 )
 
 
@@ -27,7 +32,18 @@ async def list_keys(session: SessionDep, include_revoked: bool = False) -> KeyLi
     return KeyList(data=[KeyOut.of(row) for row in rows])
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"model": Problem, "description": "No such key.", "content": _PROBLEM},
+        409: {
+            "model": Problem,
+            "description": "The prefix names several keys; use the id.",
+            "content": _PROBLEM,
+        },
+    },
+)
 async def revoke_key(key_id: str, session: WriteSessionDep) -> Response:
     """Revoke a key (by id or prefix); it stops working on the next request."""
     await keys.revoke_key(session, key_id_or_prefix=key_id)

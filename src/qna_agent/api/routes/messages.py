@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from qna_agent.api import turn_guards
 from qna_agent.api.deps import PrincipalDep, ServicesDep, SessionDep, SettingsDep, TurnsDep
 from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
-from qna_agent.api.schemas_security import AUTH_RESPONSES
+from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
 from qna_agent.errors import InvalidInput
 from qna_agent.security.idempotency import check_key
 
-router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"], responses=AUTH_RESPONSES)
+router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"], responses=API_RESPONSES)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _SSE_EXAMPLE = (
