@@ -66,7 +66,9 @@ async def post_message(
         str | None,
         Header(
             alias="Idempotency-Key",
-            description="Retry safely: the same key returns the turn it started (24 h).",
+            pattern=r"^[\x21-\x7e]{1,200}$",
+            description="Retry safely: the same key returns the turn it started (24 h). "
+            "1-200 visible ASCII characters, e.g. a UUID.",
         ),
     ] = None,
 ) -> Any:
