@@ -47,7 +47,14 @@ for _name in list(os.environ):
         "ENVIRONMENT",
         "PORT",
         "HOST",
-    }:
+        # security area
+        "AUTH_MODE",
+        "API_KEYS_FILE",
+        "REDIS_URL",
+        "CORS_ORIGINS",
+        "TRUSTED_PROXIES",
+        "METRICS_TOKEN",
+    } or _name.startswith(("RATE_LIMIT_", "GATEWAY_")):
         del os.environ[_name]
 
 
