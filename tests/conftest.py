@@ -47,14 +47,12 @@ for _name in list(os.environ):
         "ENVIRONMENT",
         "PORT",
         "HOST",
-        # security area
-        "AUTH_MODE",
-        "API_KEYS_FILE",
-        "REDIS_URL",
-        "CORS_ORIGINS",
-        "TRUSTED_PROXIES",
-        "METRICS_TOKEN",
-    } or _name.startswith(("RATE_LIMIT_", "GATEWAY_")):
+    }:
+        del os.environ[_name]
+# Likewise the security area's settings.
+_SECURITY_ENV = {"AUTH_MODE", "API_KEYS_FILE", "REDIS_URL", "CORS_ORIGINS", "TRUSTED_PROXIES"}
+for _name in list(os.environ):
+    if _name in _SECURITY_ENV or _name.startswith(("RATE_LIMIT_", "GATEWAY_", "METRICS_")):
         del os.environ[_name]
 
 
