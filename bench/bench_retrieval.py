@@ -221,7 +221,7 @@ async def _reset_schema(url: str, schema: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         await conn.execute(text(f"CREATE SCHEMA {schema}"))
-        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public"))
     await engine.dispose()
 
 
