@@ -82,6 +82,15 @@ function setupSidebar() {
   $("sidebar").addEventListener("click", (event) => {
     if (event.target.closest("a")) open(false);
   });
+  $("sidebar-close").addEventListener("click", () => open(false));
+  // On a phone the list is a drawer: a tap beside it or Escape closes it.
+  document.addEventListener("click", (event) => {
+    if (!document.body.classList.contains("sidebar-open")) return;
+    if (!event.target.closest("#sidebar, #menu-toggle")) open(false);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") open(false);
+  });
   return open;
 }
 

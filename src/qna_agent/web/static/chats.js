@@ -71,7 +71,10 @@ export class ChatList {
     item.prepend(form);
     input.focus();
     input.select();
+    let finished = false;
     const finish = () => {
+      if (finished) return; // removing the form blurs its input: finish only once
+      finished = true;
       form.remove();
       link.hidden = false;
     };

@@ -1,7 +1,7 @@
 // The conversation view: history, streaming a turn over SSE, citations, tool calls,
 // stop and retry.
 
-import { ApiError, getPage, readEvents, request, sendJSON } from "./api.js";
+import { ApiError, getPage, readEvents, request } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { button, describeError, el, openPassage, showBanner } from "./ui.js";
 
@@ -194,7 +194,11 @@ export class Conversation {
     this.scroll();
     try {
       if (!this.chatId) {
-        const chat = await sendJSON("POST", "/chats", { title: question.slice(0, 80) });
+        const response = await request("POST", "/chats", {
+          json: { title: question.slice(0, 80) },
+          signal: this.controller.signal,
+        });
+        const chat = await response.json();
         this.chatId = chat.id;
         this.onChatCreated(chat);
       }
@@ -206,12 +210,11 @@ export class Conversation {
       await this.consume(response, article, question);
     } catch (error) {
       if (error.name === "AbortError") {
-        this.showFailure(
-          article,
-          "Stopped. The server still finishes and stores this answer; reopen the chat to see it.",
-          question,
-          "stopped",
-        );
+        const sent = Boolean(article.dataset.messageId);
+        const note = sent
+          ? "Stopped. The server still finishes and stores this answer; reopen the chat to see it."
+          : "Stopped before the question reached the server.";
+        this.showFailure(article, note, question, "stopped");
       } else {
         if (error instanceof ApiError && error.isAuth) showBanner(describeError(error));
         this.showFailure(article, describeError(error), question);
