@@ -159,6 +159,8 @@ def test_ask_see_the_streamed_answer_open_a_citation_and_reload(
     )
     pw_expect(page.locator("#passage-meta")).to_contain_text("refund-policy.md")
     pw_expect(page.locator("#passage-body")).to_contain_text("30 days")
+    # The citation names its chunk: the dialog shows the whole passage from /kb/chunks/{id}.
+    pw_expect(page.locator("#passage-body")).to_have_attribute("data-full", "true")
     page.keyboard.press("Escape")
     pw_expect(dialog).to_be_hidden()
 

@@ -135,7 +135,9 @@ def title_of(question: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "\u2026"
 
 
-async def open_backend(*, local: bool, url: str, api_key: str | None, timeout: float) -> Backend:
+async def open_backend(
+    *, local: bool, url: str, api_key: str | None, wait_seconds: float
+) -> Backend:
     """The server at `url`, or the service built in this process."""
     if local:
         from qna_agent.cli.common import settings_or_exit
@@ -149,7 +151,7 @@ async def open_backend(*, local: bool, url: str, api_key: str | None, timeout: f
             return await LocalBackend.open(settings)
     if not url.startswith(("http://", "https://")):
         raise CliError(f"--url must start with http:// or https://, not {url!r}", EXIT_CONFIG)
-    return RemoteBackend(url, api_key, timeout=timeout)
+    return RemoteBackend(url, api_key, timeout=wait_seconds)
 
 
 def run_interruptibly(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
@@ -190,7 +192,7 @@ class Session:
         self.loop = asyncio.new_event_loop()
         try:
             self.backend = self.run(
-                open_backend(local=local, url=url, api_key=api_key, timeout=timeout)
+                open_backend(local=local, url=url, api_key=api_key, wait_seconds=timeout)
             )
         except BaseException:
             self.loop.close()
@@ -198,6 +200,7 @@ class Session:
 
     def run(self, work: Awaitable[T]) -> T:
         """Run a coroutine of this session; Ctrl-C interrupts it."""
+
         async def wrapper() -> T:
             return await work
 
@@ -231,7 +234,8 @@ def ask(
 
     Example: qna-agent ask --json "What is the warranty?" | jq -r .content
 
-    Exit codes: 0 answered, 1 the turn or server failed, 2 usage error, 3 server unreachable, 4 key refused.
+    Exit codes: 0 answered, 1 the turn or server failed, 2 usage error,
+    3 server unreachable, 4 key refused.
     """
     if not question.strip():
         err.print("[red]error:[/] the question is empty")
@@ -292,6 +296,28 @@ def enable_line_editing() -> None:
             import readline  # noqa: F401  (importing it is what turns it on)
 
 
+QUIT = "quit"
+
+
+def run_command(session: Session, command: str, chat_id: str | None) -> str | None:
+    """Carry out a /command; returns the chat to continue (None: a new one) or QUIT."""
+    if command in ("/quit", "/exit", "/q"):
+        return QUIT
+    if command == "/new":
+        out.print("[dim]A new chat starts with your next question.[/]")
+        return None
+    if command == "/history":
+        try:
+            show_history(session, chat_id)
+        except CliError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}")
+    elif command == "/help":
+        out.print(HELP_TEXT)
+    else:
+        out.print(f"Unknown command {escape(command)}. {HELP_TEXT}")
+    return chat_id
+
+
 def repl(session: Session, chat_id: str | None) -> int:
     """The interactive loop; returns the exit code."""
     out.print(f"Chatting with {escape(session.backend.label)}. {HELP_TEXT}", highlight=False)
@@ -299,31 +325,19 @@ def repl(session: Session, chat_id: str | None) -> int:
         out.print(f"[dim]Continuing chat {chat_id}; /history shows it.[/]")
     while True:
         try:
-            line = out.input("[bold cyan]you>[/] ")
+            text = out.input("[bold cyan]you>[/] ").strip()
         except EOFError:
             out.print()
             return 0
         except KeyboardInterrupt:
             out.print("\n[dim](/quit leaves)[/]")
             continue
-        text = line.strip()
+        if text.startswith("/"):
+            chat_id = run_command(session, text.split()[0].lower(), chat_id)
+            if chat_id == QUIT:
+                return 0
+            continue
         if not text:
-            continue
-        command = text.split()[0].lower() if text.startswith("/") else ""
-        if command in ("/quit", "/exit", "/q"):
-            return 0
-        if command == "/new":
-            chat_id = None
-            out.print("[dim]A new chat starts with your next question.[/]")
-            continue
-        if command == "/history":
-            try:
-                show_history(session, chat_id)
-            except CliError as exc:
-                err.print(f"[red]error:[/] {escape(exc.message)}")
-            continue
-        if command:
-            out.print(HELP_TEXT if command == "/help" else f"Unknown command {command}. {HELP_TEXT}")
             continue
         try:
             if chat_id is None:

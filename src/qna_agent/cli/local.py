@@ -120,10 +120,13 @@ class LocalBackend:
         except QnaError as exc:
             raise CliError(exc.detail, EXIT_CONFIG if isinstance(exc, NotFound) else 1) from None
         message_id = str(turn.assistant_message.id)
-        yield "message.created", {
-            "message": message_dict(turn.assistant_message),
-            "user_message": message_dict(turn.user_message),
-        }
+        yield (
+            "message.created",
+            {
+                "message": message_dict(turn.assistant_message),
+                "user_message": message_dict(turn.user_message),
+            },
+        )
         async for event in turn.stream():
             yield _event(event, message_id)
 
