@@ -112,8 +112,9 @@ async def ingest() -> dict[str, Any]:
     return result
 
 
-_WORDS = sorted(set(re.findall(r"[a-z]{3,}", " ".join(
-    p.read_text().lower() for p in EXAMPLES.glob("*.md")))))
+_WORDS = sorted(
+    set(re.findall(r"[a-z]{3,}", " ".join(p.read_text().lower() for p in EXAMPLES.glob("*.md"))))
+)
 
 
 def synthetic_passage(rng: random.Random) -> str:
@@ -137,8 +138,12 @@ async def fill(database_url: str, count: int, dim: int, **overrides: Any) -> Any
                     " chunk_count, indexed_at, index_params, media_type) VALUES (:id, :path,"
                     " :title, 'upload', 'x', 0, :n, CURRENT_TIMESTAMP, 'bench', 'text/plain')"
                 ),
-                {"id": document_id.hex if sqlite else document_id, "path": f"bench/{start}.txt",
-                 "title": f"Bench {start}", "n": per_document},
+                {
+                    "id": document_id.hex if sqlite else document_id,
+                    "path": f"bench/{start}.txt",
+                    "title": f"Bench {start}",
+                    "n": per_document,
+                },
             )
             vectors = np_rng.standard_normal((per_document, dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -148,8 +153,9 @@ async def fill(database_url: str, count: int, dim: int, **overrides: Any) -> Any
                     "ordinal": i,
                     "heading": f"Bench {start} > part {i}",
                     "content": synthetic_passage(rng),
-                    "embedding": vectors[i].tobytes() if sqlite else
-                    "[" + ",".join(f"{v:.6g}" for v in vectors[i]) + "]",
+                    "embedding": vectors[i].tobytes()
+                    if sqlite
+                    else "[" + ",".join(f"{v:.6g}" for v in vectors[i]) + "]",
                 }
                 for i in range(per_document)
             ]
@@ -221,7 +227,7 @@ async def _reset_schema(url: str, schema: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         await conn.execute(text(f"CREATE SCHEMA {schema}"))
-        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public"))
     await engine.dispose()
 
 
@@ -235,10 +241,19 @@ def rss(chunks: int) -> dict[str, Any]:
             services = asyncio.run(fill(database_url, chunks, 384))
             asyncio.run(services.close())
         port = 18000 + os.getpid() % 1000
-        env = {**os.environ, "DATABASE_URL": database_url, "KNOWLEDGE_DIR": str(EXAMPLES),
-               "LOG_LEVEL": "WARNING", "PORT": str(port)}
-        process = subprocess.Popen([sys.executable, "-m", "qna_agent", "serve"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KNOWLEDGE_DIR": str(EXAMPLES),
+            "LOG_LEVEL": "WARNING",
+            "PORT": str(port),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qna_agent", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             started = time.perf_counter()
             while True:
@@ -256,8 +271,12 @@ def rss(chunks: int) -> dict[str, Any]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    row = {"chunks_extra": chunks, "ready_s": round(ready_s, 2), "rss_idle_mib": idle,
-           "rss_after_searches_mib": busy}
+    row = {
+        "chunks_extra": chunks,
+        "ready_s": round(ready_s, 2),
+        "rss_idle_mib": idle,
+        "rss_after_searches_mib": busy,
+    }
     print(json.dumps({"rss": row}), flush=True)
     return row
 

@@ -72,7 +72,8 @@ class Database:
         else:
             server_settings = {"application_name": "qna-agent"}
             if settings.database_schema:
-                server_settings["search_path"] = settings.database_schema
+                # `public` stays reachable for extensions (pgvector's `vector` type).
+                server_settings["search_path"] = f"{settings.database_schema}, public"
             self.engine = create_async_engine(
                 self.url,
                 pool_size=settings.database_pool_size,

@@ -245,11 +245,61 @@ _CHUNKS_SQL = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
+_SQLITE_DF_SQL = text("SELECT count(*) FROM kb_chunks_fts WHERE kb_chunks_fts MATCH :match")
+_POSTGRES_DF_SQL = text(
+    "SELECT count(*) FROM kb_chunks WHERE search_vector @@ to_tsquery('english', :match)"
+)
+
+
+async def _document_frequencies(
+    session: AsyncSession, terms: list[str], cache: dict[str, int]
+) -> dict[str, int]:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for term in terms:
+        if term not in cache:
+            statement = _SQLITE_DF_SQL if sqlite else _POSTGRES_DF_SQL
+            match = f'"{term}"' if sqlite else term
+            cache[term] = int(await session.scalar(statement, {"match": match}) or 0)
+    return {term: cache[term] for term in terms}
+
+
+def prune_common_terms(frequencies: dict[str, int], max_postings: int) -> list[str]:
+    """The rarest terms whose matches add up to at most `max_postings` (at least one term).
+
+    Ranking every chunk that contains a very common word is what makes an OR query slow on a
+    large index, and such words carry almost no weight in BM25 anyway (low IDF): this is the
+    same bet as a stop-word list, made from the index's own statistics.
+    """
+    kept: list[str] = []
+    total = 0
+    for term, count in sorted(frequencies.items(), key=lambda item: (item[1], item[0])):
+        if count == 0:
+            continue
+        if kept and total + count > max_postings:
+            break
+        kept.append(term)
+        total += count
+    return kept
+
+
 async def lexical_candidates(
-    session: AsyncSession, query: str, limit: int
+    session: AsyncSession,
+    query: str,
+    limit: int,
+    *,
+    df_cache: dict[str, int] | None = None,
+    max_postings: int = 5000,
 ) -> list[tuple[int, float]]:
-    """Chunk ids and BM25-style scores of the best lexical matches, best first."""
+    """Chunk ids and BM25-style scores of the best lexical matches, best first.
+
+    With `df_cache` (document frequencies, valid for one index version), the most common
+    terms are left out once the query would rank more than `max_postings` matches.
+    """
     terms = query_terms(query)
+    if df_cache is not None and terms:
+        terms = prune_common_terms(
+            await _document_frequencies(session, terms, df_cache), max_postings
+        )
     if not terms:
         return []
     if session.get_bind().dialect.name == "sqlite":

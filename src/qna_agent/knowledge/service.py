@@ -36,6 +36,7 @@ from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
 from qna_agent.knowledge.vectors_store import (
     MemoryVectorIndex,
     ensure_pg_vector_index,
+    exact_scores,
     load_sqlite_vectors,
     pg_dense_search,
 )
@@ -74,6 +75,7 @@ class KnowledgeBase:
         self._cache_size = cache_size
         self.max_upload_bytes = max_upload_bytes
         self._vectors = MemoryVectorIndex(embeddings.dim) if embeddings else None
+        self._df_cache: dict[str, int] = {}  # term -> matching chunks, for this version
         self.version = 0
         self.loaded = False
         self.last_sync: SyncReport | None = None
@@ -83,10 +85,11 @@ class KnowledgeBase:
         """The index changed: new version (drops cached results), reload in-memory vectors."""
         self.version += 1
         self._cache.clear()
+        self._df_cache.clear()
         if self._vectors is not None and self._database.is_sqlite:
             async with self._database.sessions() as session:
-                ids, matrix = await load_sqlite_vectors(session, self._vectors.dim)
-            self._vectors.replace(ids, matrix)
+                ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
+            self._vectors.replace(ids, codes, scales)
 
     async def open(self) -> None:
         """Prepare vector search over what is already indexed (before or without a sync)."""
@@ -144,7 +147,9 @@ class KnowledgeBase:
             return []
         vector = await self.embeddings.embed_query(query)
         if self._vectors is not None and self._database.is_sqlite:
-            found = self._vectors.search(vector, limit)
+            candidates = self._vectors.search(vector, limit)
+            async with self._database.sessions() as session:
+                found = await exact_scores(session, [c for c, _ in candidates], vector)
         else:
             async with self._database.sessions() as session:
                 found = await pg_dense_search(session, vector, limit, self.embeddings.dim)
@@ -154,7 +159,7 @@ class KnowledgeBase:
         limit = max(self._candidates, top_k)
         dense = await self._dense(query, limit)
         async with self._database.sessions() as session:
-            lexical = await lexical_candidates(session, query, limit)
+            lexical = await lexical_candidates(session, query, limit, df_cache=self._df_cache)
             fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
             return await load_hits(session, query, fused)
 
@@ -162,7 +167,7 @@ class KnowledgeBase:
         """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
         limit = max(self._candidates, top_k)
         async with self._database.sessions() as session:
-            lexical = await lexical_candidates(session, query, limit)
+            lexical = await lexical_candidates(session, query, limit, df_cache=self._df_cache)
         dense = await self._dense(query, limit)
         modes = {
             "lexical": reciprocal_rank_fusion(lexical, [], k=self._rrf_k)[:top_k],

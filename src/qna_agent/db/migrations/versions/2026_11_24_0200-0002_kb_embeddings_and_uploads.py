@@ -30,7 +30,8 @@ def upgrade() -> None:
     )
     op.add_column("kb_documents", sa.Column("data", sa.LargeBinary(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        # In `public`, so a schema dropped with CASCADE never takes the extension with it.
+        op.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
         op.execute("ALTER TABLE kb_chunks ADD COLUMN embedding vector")
     else:
         op.add_column("kb_chunks", sa.Column("embedding", sa.LargeBinary(), nullable=True))
