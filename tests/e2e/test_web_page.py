@@ -227,7 +227,7 @@ def test_model_and_document_text_cannot_inject_html(
 
 
 def test_stop_and_retry(browser: Browser, server: str, fake_llm: FakeLLM) -> None:
-    fake_llm.script(text("too slow to wait for", delay=5), failure(500))
+    fake_llm.script(text("too slow to wait for", delay=3), failure(500))
     script_answer(fake_llm)
     page, problems = open_page(browser, server)
     ask(page, QUESTION)
