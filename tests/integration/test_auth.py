@@ -209,3 +209,25 @@ async def test_metrics_token_guard(settings: Settings) -> None:
                         "/guarded", headers={"Authorization": f"Bearer {token}"}
                     )
                     assert right.status_code == 200
+
+
+async def test_knowledge_base_roles(app_and_services: tuple[FastAPI, Services]) -> None:
+    """Any principal may read and search the knowledge base; only admins change it."""
+    app, services = app_and_services
+    files = {"file": ("notes.md", b"# Notes\n\nStore hours are 9 to 5.\n", "text/markdown")}
+    async with anonymous_client(app) as nobody:
+        assert (await nobody.get("/kb/documents")).status_code == 401
+        assert (await nobody.post("/kb/documents", files=files)).status_code == 401
+    async with client_for(app, key=await create_key(services, "ursula", "user")) as user:
+        assert (await user.get("/kb/documents")).status_code == 200
+        assert (await user.get("/kb/search", params={"q": "refund"})).status_code == 200
+        refused = await user.post("/kb/documents", files=files)
+        assert refused.status_code == 403
+    async with client_for(app) as admin:
+        uploaded = await admin.post("/kb/documents", files=files)
+        assert uploaded.status_code == 201, uploaded.text
+        document_id = uploaded.json()["id"]
+    async with client_for(app, key=await create_key(services, "victor", "user")) as user:
+        assert (await user.delete(f"/kb/documents/{document_id}")).status_code == 403
+    async with client_for(app) as admin:
+        assert (await admin.delete(f"/kb/documents/{document_id}")).status_code == 204
