@@ -13,6 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
@@ -47,6 +48,16 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert "unhandled_error" not in log, log[-4000:]
 
 
+# Uploads are checked beyond what the schema can say (file type, readable content): a
+# schema-valid random file is rightly refused with 422, so do not demand its acceptance.
+SEMANTIC_VALIDATION = {"POST /kb/documents"}
+
+
+def excluded(label: str) -> list[Any]:
+    """Checks not to run for an operation."""
+    return [positive_data_acceptance] if label in SEMANTIC_VALIDATION else []
+
+
 def test_every_operation_conforms_to_the_live_schema(api_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -68,7 +79,9 @@ def test_every_operation_conforms_to_the_live_schema(api_url: str) -> None:
             database=None,
         )
         def check(case: Case[Any]) -> None:
-            case.call_and_validate(headers=headers, timeout=30)
+            case.call_and_validate(
+                headers=headers, timeout=30, excluded_checks=excluded(case.operation.label)
+            )
 
         try:
             check()
