@@ -36,6 +36,7 @@ CUSTOMERS = 500
 ORDERS = 3000
 RETURN_RATE = 0.08
 
+# fmt: off
 # country -> (weight, currency, delivery days min, max)
 COUNTRIES: dict[str, tuple[int, str, int, int]] = {
     "DE": (22, "EUR", 2, 5), "FR": (14, "EUR", 2, 6), "NL": (9, "EUR", 1, 4),
@@ -98,6 +99,7 @@ RETURN_REASONS = [
     ("damaged_in_transit", 20), ("defective", 18), ("not_as_described", 14),
     ("wrong_item", 8), ("changed_mind", 30), ("arrived_late", 10),
 ]
+# fmt: on
 
 DDL = """
 CREATE TABLE customers (
@@ -168,7 +170,7 @@ def _products() -> list[Row]:
 
 def _order_times(rng: random.Random) -> list[datetime]:
     start = REFERENCE - timedelta(days=HISTORY_DAYS)
-    times = []
+    times: list[datetime] = []
     while len(times) < ORDERS:
         offset = rng.random() * HISTORY_DAYS
         # More orders as the shop grows, and a pre-Christmas peak.
@@ -242,8 +244,18 @@ def generate() -> ShopData:
         items_cents = sum(item[3] * item[4] for item in items)
         eur_value = items_cents / FX_FROM_EUR[currency]
         shipping = 0 if eur_value >= FREE_SHIPPING_FROM_EUR_CENTS else SHIPPING_EUR_CENTS[currency]
-        order = (order_id, customer[0], status, currency, placed, shipped, delivered,
-                 items_cents, shipping, items_cents + shipping)
+        order = (
+            order_id,
+            customer[0],
+            status,
+            currency,
+            placed,
+            shipped,
+            delivered,
+            items_cents,
+            shipping,
+            items_cents + shipping,
+        )
         data.tables["orders"].append(order)
         data.tables["order_items"].extend(items)
         if status == "delivered" and rng.random() < RETURN_RATE:
