@@ -100,7 +100,7 @@ class SqliteBackend:
     def __init__(self, path: Path, *, time_limit_s: float) -> None:
         self.path = path
         self.time_limit_s = time_limit_s
-        self._uri = f"{path.resolve().as_uri()}?mode=ro"
+        self.uri = f"{path.resolve().as_uri()}?mode=ro"
 
     async def tables(self) -> list[TableInfo]:
         return await self._run(_tables)
@@ -124,7 +124,7 @@ class SqliteBackend:
         authorizer = ReadOnlyAuthorizer()
         try:
             connection = sqlite3.connect(
-                self._uri, uri=True, isolation_level=None, timeout=self.time_limit_s
+                self.uri, uri=True, isolation_level=None, timeout=self.time_limit_s
             )
         except sqlite3.Error as error:
             raise SqlToolError(f"the analytics database cannot be opened: {error}") from error
