@@ -96,15 +96,14 @@ class PostgresBackend:
         return [TableInfo(name=row[0], kind=KINDS[row[1]]) for row in rows]
 
     async def describe(self, table: TableInfo, sample_rows: int) -> TableSchema:
-        qualified = (
-            f"{quote_ident(self.schema)}.{quote_ident(table.name)}"
-            if self.schema
-            else (quote_ident(table.name))
-        )
+        qualified = quote_ident(table.name)
+        if self.schema:
+            qualified = f"{quote_ident(self.schema)}.{qualified}"
         async with self._transaction() as connection:
             columns = await connection.fetch(COLUMNS_SQL, qualified)
             keys = await connection.fetch(FOREIGN_KEYS_SQL, qualified)
-            sample = await _fetch(connection, f"SELECT * FROM {qualified} LIMIT {sample_rows}", 3)
+            query = f"SELECT * FROM {qualified} LIMIT {int(sample_rows)}"
+            sample = await _fetch(connection, query, sample_rows)
         return TableSchema(
             columns=[
                 ColumnInfo(name=r[0], type=r[1], nullable=r[2], primary_key=r[4], default=r[3])

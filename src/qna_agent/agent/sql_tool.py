@@ -68,8 +68,17 @@ def single_statement(query: str) -> str:
     return query.strip()
 
 
-def backend_from_url(url: str, *, time_limit_s: float, **postgres: object) -> SqlBackend:
-    """A backend for `sqlite:///relative.db`, `sqlite:////abs.db`, a path, or `postgresql://`."""
+def backend_from_url(
+    url: str,
+    *,
+    time_limit_s: float,
+    schema: str | None = None,
+    allow_privileged_role: bool = False,
+) -> SqlBackend:
+    """A backend for `sqlite:///relative.db`, `sqlite:////abs.db`, a path, or `postgresql://`.
+
+    `schema` (the search_path) and `allow_privileged_role` apply to PostgreSQL only.
+    """
     scheme, separator, rest = url.partition("://")
     if not separator:
         return SqliteBackend(Path(url), time_limit_s=time_limit_s)
@@ -79,7 +88,12 @@ def backend_from_url(url: str, *, time_limit_s: float, **postgres: object) -> Sq
             raise ValueError(f"expected a SQLite file path in {url!r}")
         return SqliteBackend(Path(path), time_limit_s=time_limit_s)
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        return PostgresBackend(url, time_limit_s=time_limit_s, **postgres)  # type: ignore[arg-type]
+        return PostgresBackend(
+            url,
+            time_limit_s=time_limit_s,
+            schema=schema,
+            allow_privileged_role=allow_privileged_role,
+        )
     raise ValueError(f"unsupported SQL tool database URL scheme {scheme!r}")
 
 
@@ -114,15 +128,12 @@ class SqlToolbox:
         **caps: int,
     ) -> SqlToolbox:
         """A toolbox over `SQL_TOOL_DATABASE_URL`; `schema` and the role flag are PostgreSQL's."""
-        if url.startswith(("postgresql", "postgres:")):
-            backend = backend_from_url(
-                url,
-                time_limit_s=time_limit_s,
-                schema=schema,
-                allow_privileged_role=allow_privileged_role,
-            )
-        else:
-            backend = backend_from_url(url, time_limit_s=time_limit_s)
+        backend = backend_from_url(
+            url,
+            time_limit_s=time_limit_s,
+            schema=schema,
+            allow_privileged_role=allow_privileged_role,
+        )
         return cls(backend, **caps)
 
     async def aclose(self) -> None:
