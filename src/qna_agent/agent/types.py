@@ -79,6 +79,9 @@ class Citation:
     score: float
     start_line: int | None = None
     end_line: int | None = None
+    kind: Literal["document", "sql"] = "document"
+    query: str | None = None
+    row_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
