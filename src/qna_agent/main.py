@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, messages
+from qna_agent.api.routes import chats, health, messages, openai_compat
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(chats.router)
     app.include_router(messages.router)
+    app.include_router(openai_compat.router)  # agent tools: the OpenAI-compatible front door
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
