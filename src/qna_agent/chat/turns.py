@@ -163,7 +163,7 @@ class TurnRunner:
                     f"message {message_id} is {assistant.status}; only a failed turn can be "
                     "retried",
                     resource="message",
-                    status=assistant.status,
+                    message_status=assistant.status,
                 )
             prompt = await self._history(session, chat_id=chat_id, before=question.id)
         prompt.append(ChatMessage("user", question.content))
