@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from qna_agent.knowledge.hybrid import Fused
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # "how long", "how much"...: the second word asks for a kind of answer, it is not a topic.
@@ -161,15 +164,23 @@ STOPWORDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One passage found by a search, with what a citation needs."""
+    """One passage found by a search, with what a citation needs.
+
+    `score` is the fused (reciprocal rank fusion) score; `lexical_score` (BM25, higher is
+    better) and `vector_score` (cosine similarity) are each None when that retriever did not
+    return the passage among its candidates.
+    """
 
     chunk_id: int
+    document_id: str
     path: str
     title: str
     heading: str
     content: str
     snippet: str
     score: float
+    lexical_score: float | None
+    vector_score: float | None
     start_line: int
     end_line: int
 
@@ -207,11 +218,8 @@ def make_snippet(content: str, terms: list[str], limit: int = SNIPPET_CHARS) -> 
 
 _SQLITE_SQL = text(
     """
-    SELECT c.id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line,
-           -bm25(kb_chunks_fts, 2.0, 1.0) AS score
+    SELECT rowid AS id, -bm25(kb_chunks_fts, 2.0, 1.0) AS score
     FROM kb_chunks_fts
-    JOIN kb_chunks AS c ON c.id = kb_chunks_fts.rowid
-    JOIN kb_documents AS d ON d.id = c.document_id
     WHERE kb_chunks_fts MATCH :match
     ORDER BY bm25(kb_chunks_fts, 2.0, 1.0)
     LIMIT :limit
@@ -220,20 +228,27 @@ _SQLITE_SQL = text(
 
 _POSTGRES_SQL = text(
     """
-    SELECT c.id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line,
-           ts_rank_cd(c.search_vector, q.query, 32) AS score
-    FROM kb_chunks AS c
-    JOIN kb_documents AS d ON d.id = c.document_id,
-         to_tsquery('english', :match) AS q(query)
+    SELECT c.id, ts_rank_cd(c.search_vector, q.query, 32) AS score
+    FROM kb_chunks AS c, to_tsquery('english', :match) AS q(query)
     WHERE c.search_vector @@ q.query
     ORDER BY score DESC, c.id
     LIMIT :limit
     """
 )
 
+_CHUNKS_SQL = text(
+    """
+    SELECT c.id, c.document_id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line
+    FROM kb_chunks AS c JOIN kb_documents AS d ON d.id = c.document_id
+    WHERE c.id IN :ids
+    """
+).bindparams(bindparam("ids", expanding=True))
 
-async def lexical_search(session: AsyncSession, query: str, top_k: int) -> list[SearchHit]:
-    """The `top_k` passages that best match `query` by term statistics, best first."""
+
+async def lexical_candidates(
+    session: AsyncSession, query: str, limit: int
+) -> list[tuple[int, float]]:
+    """Chunk ids and BM25-style scores of the best lexical matches, best first."""
     terms = query_terms(query)
     if not terms:
         return []
@@ -243,18 +258,36 @@ async def lexical_search(session: AsyncSession, query: str, top_k: int) -> list[
     else:
         statement = _POSTGRES_SQL
         match = " | ".join(terms)
-    rows = (await session.execute(statement, {"match": match, "limit": top_k})).all()
-    return [
-        SearchHit(
-            chunk_id=row.id,
-            path=row.path,
-            title=row.title,
-            heading=row.heading,
-            content=row.content,
-            snippet=make_snippet(row.content, terms),
-            score=round(float(row.score), 6),
-            start_line=row.start_line,
-            end_line=row.end_line,
+    rows = await session.execute(statement, {"match": match, "limit": limit})
+    return [(int(row.id), round(float(row.score), 6)) for row in rows]
+
+
+async def load_hits(session: AsyncSession, query: str, ranked: list[Fused]) -> list[SearchHit]:
+    """The passages of fused results, in the fused order, with snippets for `query`."""
+    if not ranked:
+        return []
+    rows = await session.execute(_CHUNKS_SQL, {"ids": [item.chunk_id for item in ranked]})
+    by_id = {row.id: row for row in rows}
+    terms = query_terms(query)
+    hits = []
+    for item in ranked:
+        row = by_id.get(item.chunk_id)
+        if row is None:  # deleted between the two queries
+            continue
+        hits.append(
+            SearchHit(
+                chunk_id=row.id,
+                document_id=str(uuid.UUID(str(row.document_id))),
+                path=row.path,
+                title=row.title,
+                heading=row.heading,
+                content=row.content,
+                snippet=make_snippet(row.content, terms),
+                score=item.score,
+                lexical_score=item.lexical_score,
+                vector_score=None if item.vector_score is None else round(item.vector_score, 6),
+                start_line=row.start_line,
+                end_line=row.end_line,
+            )
         )
-        for row in rows
-    ]
+    return hits
