@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from qna_agent.agent.instrumented import instrument  # --- observability ---
 from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.model import ChatModel
@@ -16,6 +17,7 @@ from qna_agent.config import Settings
 from qna_agent.db import migrate
 from qna_agent.db.engine import Database
 from qna_agent.knowledge.service import KnowledgeBase
+from qna_agent.observability import tracing  # --- observability ---
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +56,12 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         chunk_chars=settings.kb_chunk_chars,
         overlap_chars=settings.kb_chunk_overlap_chars,
     )
-    chat_model = model or build_model(settings)
+    # --- observability: every model call measured; SQL spans when tracing is on ---
+    chat_model = instrument(model or build_model(settings))
+    system = database.engine.dialect.name
+    tracing.instrument_engine(database.engine, system)
+    if database.write_engine is not database.engine:
+        tracing.instrument_engine(database.write_engine, system)
     agent = Agent(
         chat_model,
         build_tools(settings, knowledge),

@@ -15,11 +15,14 @@ from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from qna_agent.api.routes import chats, health, messages
+from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
+from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
-from qna_agent.observability.logging import configure_logging
+from qna_agent.observability import metrics, tracing  # --- observability ---
+from qna_agent.observability.logging import configure_logging, secret_values
 
 log = structlog.get_logger(__name__)
 
@@ -114,13 +117,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await services.close()
+        # --- observability: export the last spans, drop this worker's live gauges ---
+        tracing.flush()
+        metrics.mark_process_dead()
         log.info("stopped")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the ASGI application (no I/O until the lifespan starts)."""
     settings = settings or (services.settings if services else get_settings())
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
+    # --- observability: traces only when OTEL_* ask for them (before services: DB spans) ---
+    tracing.configure_from_environment()
+    metrics.record_build_info()
     app = FastAPI(
         title="qna-agent",
         version=__version__,
@@ -134,11 +143,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(chats.router)
     app.include_router(messages.router)
+    app.include_router(metrics_route.router)  # --- observability ---
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(TelemetryMiddleware)  # --- observability: inside the request id ---
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -38,6 +38,7 @@ from qna_agent.chat.models import (
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.errors import NotFound, QnaError, UpstreamError, UpstreamTimeout
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +122,7 @@ class TurnRunner:
                 for m in history
             ]
         prompt.append(ChatMessage("user", content))
+        metrics.USER_MESSAGES.inc()
         turn = Turn(user_message, assistant)
         task = asyncio.create_task(self._run(turn, prompt, stream), name=f"turn-{assistant.id}")
         turn.task = task
@@ -129,6 +131,33 @@ class TurnRunner:
         return turn
 
     async def _run(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:
+        """The turn inside its `invoke_agent` span; counts the outcome."""
+        # Message contents are for debugging only: never logged above DEBUG.
+        log.debug(
+            "turn_started",
+            chat_id=str(turn.user_message.chat_id),
+            message_id=str(turn.assistant_message.id),
+            question=prompt[-1].content,
+        )
+        with tracing.span(
+            "invoke_agent qna-agent",
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "qna-agent",
+                "gen_ai.conversation.id": str(turn.user_message.chat_id),
+                "qna.stream": stream,
+            },
+        ) as span:
+            finished = await self._run_agent(turn, prompt, stream)
+            status = finished.message.status
+            span.set_attribute("qna.turn.status", status)
+            if finished.error is not None:
+                tracing.set_error(span, type(finished.error).__name__)
+        metrics.ASSISTANT_MESSAGES.inc()
+        metrics.TURNS.labels(status).inc()
+        return finished
+
+    async def _run_agent(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:
         started = time.perf_counter()
         message_id = turn.assistant_message.id
         bound = log.bind(chat_id=str(turn.user_message.chat_id), message_id=str(message_id))

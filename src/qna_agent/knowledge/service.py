@@ -10,6 +10,7 @@ import structlog
 from qna_agent.db.engine import Database
 from qna_agent.knowledge.index import SyncReport, index_counts, sync_directory
 from qna_agent.knowledge.search import SearchHit, lexical_search
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -63,8 +64,16 @@ class KnowledgeBase:
     async def search(self, query: str, top_k: int) -> list[SearchHit]:
         """The best passages for `query`, best first."""
         top_k = max(1, min(top_k, MAX_TOP_K))
-        async with self._database.sessions() as session:
-            return await lexical_search(session, query, top_k)
+        started = time.perf_counter()
+        try:
+            with tracing.span("knowledge_base.search", {"qna.kb.top_k": top_k}) as span:
+                async with self._database.sessions() as session:
+                    hits = await lexical_search(session, query, top_k)
+                span.set_attribute("qna.kb.hits", len(hits))
+        finally:
+            metrics.KB_SEARCHES.inc()
+            metrics.KB_SEARCH_DURATION.observe(time.perf_counter() - started)
+        return hits
 
     async def counts(self) -> tuple[int, int]:
         """Documents and chunks indexed."""

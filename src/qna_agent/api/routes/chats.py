@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from qna_agent.api.deps import PrincipalDep, SessionDep, WriteSessionDep
 from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
 from qna_agent.chat import service
+from qna_agent.observability import metrics
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
@@ -30,6 +31,7 @@ async def create_chat(
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
+    metrics.CHAT_SESSIONS.inc()
     return ChatOut.of(chat)
 
 
