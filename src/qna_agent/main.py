@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
     # --- observability: traces only when OTEL_* ask for them (before services: DB spans) ---
     tracing.configure_from_environment()
-    metrics.record_build_info()
+    metrics.configure_metrics()
     app = FastAPI(
         title="qna-agent",
         version=__version__,

@@ -132,13 +132,13 @@ class TurnRunner:
 
     async def _run(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:
         """The turn inside its `invoke_agent` span; counts the outcome."""
-        # Message contents are for debugging only: never logged above DEBUG.
-        log.debug(
-            "turn_started",
-            chat_id=str(turn.user_message.chat_id),
-            message_id=str(turn.assistant_message.id),
-            question=prompt[-1].content,
+        # This task runs in a copy of the request's context: the ids reach every line of the
+        # turn (model and tool calls included) and nothing outside it.
+        structlog.contextvars.bind_contextvars(
+            chat_id=str(turn.user_message.chat_id), message_id=str(turn.assistant_message.id)
         )
+        # Message contents are for debugging only: never logged above DEBUG.
+        log.debug("turn_started", question=prompt[-1].content)
         with tracing.span(
             "invoke_agent qna-agent",
             {

@@ -89,6 +89,18 @@ class _ScrubSecrets:
         return line
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a line is written (captures, redirections)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        """The stream is always the current stderr."""
+
+
 def secret_values(settings: Settings) -> list[str]:
     """Every secret the settings hold: `SecretStr` values and the database password."""
     values = [
@@ -142,7 +154,7 @@ def configure_logging(
             _ScrubSecrets(renderer, secrets),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -153,7 +165,11 @@ def configure_logging(
         logger.propagate = True
     # One access line per request comes from qna_agent.api.telemetry; uvicorn's stays quiet.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Per-request and per-operation chatter of HTTP clients and drivers, even at DEBUG: our
+    # own lines say the same once (llm_call_finished, request_finished).
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _identity(

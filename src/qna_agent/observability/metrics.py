@@ -22,6 +22,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
@@ -111,8 +112,9 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
-def record_build_info() -> None:
-    """Publish the build-info gauge (idempotent)."""
+def configure_metrics() -> None:
+    """Publish the build info; drop the `*_created` series (they double every scrape)."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 
 
