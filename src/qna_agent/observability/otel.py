@@ -202,5 +202,6 @@ def backend_from_environment() -> OtelBackend | None:
     resource = Resource.create(attributes)
     provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+    # Deliberately not the global provider: FastAPI's native telemetry switches itself on when
+    # one is set and would trace every request a second time (and every dependency).
     return OtelBackend(provider, protocol=protocol)
