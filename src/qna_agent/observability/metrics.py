@@ -28,8 +28,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from qna_agent import __version__
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from qna_agent.observability.multiprocess import MULTIPROC_ENV
 
 # Seconds. Requests range from sub-millisecond probes to minutes-long streamed turns.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
