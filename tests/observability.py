@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qna_agent.config import Settings
@@ -77,3 +80,14 @@ async def scrape(client: httpx.AsyncClient, **headers: str) -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return parse_metrics(response.text)
+
+
+def promtool() -> str:
+    """The promtool binary, or skip (fail under REQUIRE_PROMTOOL=1, as CI sets)."""
+    path = shutil.which("promtool")
+    if path:
+        return path
+    reason = "promtool not found (Debian: apt-get install prometheus; CI: .ci/observability.sh)"
+    if os.environ.get("REQUIRE_PROMTOOL") == "1":
+        pytest.fail(f"REQUIRE_PROMTOOL=1 but {reason}")
+    pytest.skip(reason)

@@ -4,17 +4,14 @@ and `promtool check metrics` accepts the live output."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import Callable
 
 import httpx
-import pytest
 
 from qna_agent.config import Settings
 from tests.conftest import client_for, new_chat, running_app
 from tests.fake_llm import FakeLLM, failure, text, tool_call
-from tests.observability import ask, llm_settings, scrape, script_turn, value
+from tests.observability import ask, llm_settings, promtool, scrape, script_turn, value
 
 MESSAGES_ROUTE = "/chats/{chat_id}/messages"
 
@@ -140,17 +137,6 @@ async def test_openmetrics_on_request(client: httpx.AsyncClient) -> None:
     assert response.text.rstrip().endswith("# EOF")
 
 
-def promtool() -> str:
-    """The promtool binary, or skip (fail under REQUIRE_PROMTOOL=1)."""
-    path = shutil.which("promtool")
-    if path:
-        return path
-    reason = "promtool not found (Debian: apt-get install prometheus; CI: .ci/observability.sh)"
-    if os.environ.get("REQUIRE_PROMTOOL") == "1":
-        pytest.fail(f"REQUIRE_PROMTOOL=1 but {reason}")
-    pytest.skip(reason)
-
-
 async def test_promtool_accepts_the_live_metrics(
     settings_factory: Callable[..., Settings], fake_llm: FakeLLM
 ) -> None:
@@ -174,3 +160,18 @@ async def test_promtool_accepts_the_live_metrics(
     )
     output, _ = await asyncio.wait_for(check.communicate(body), timeout=60)
     assert check.returncode == 0, output.decode()
+
+
+async def test_dashboards_and_alerts_only_use_metrics_the_service_exposes(
+    settings_factory: Callable[..., Settings], fake_llm: FakeLLM
+) -> None:
+    from tests.unit.test_observability_files import alert_queries, dashboard_queries, metric_names
+
+    settings = llm_settings(settings_factory, fake_llm)
+    script_turn(fake_llm)
+    async with running_app(settings) as (app, _), client_for(app) as client:
+        chat_id = await new_chat(client)
+        assert (await ask(client, chat_id)).status_code == 201
+        exposed = {name for name, _ in await scrape(client)}
+    missing = metric_names(dashboard_queries() + alert_queries()) - exposed
+    assert not missing, f"queried but never exposed: {sorted(missing)}"
