@@ -89,18 +89,6 @@ class _ScrubSecrets:
         return line
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is when a line is written (captures, redirections)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: Any) -> None:
-        """The stream is always the current stderr."""
-
-
 def secret_values(settings: Settings) -> list[str]:
     """Every secret the settings hold: `SecretStr` values and the database password."""
     values = [
@@ -154,7 +142,7 @@ def configure_logging(
             _ScrubSecrets(renderer, secrets),
         ],
     )
-    handler = _StderrHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
