@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from qna_agent.config import Settings, SettingsError, load_settings
+from qna_agent.observability.logging import configure_logging
 
 T = TypeVar("T")
 
@@ -23,10 +24,12 @@ EXIT_CONFIG = 2
 def settings_or_exit(**overrides: Any) -> Settings:
     """The settings, or exit 2 with one line naming the wrong variable."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def run(factory: Callable[[], Awaitable[T]]) -> T:
