@@ -21,7 +21,7 @@ log = structlog.get_logger("qna_agent.access")
 error_log = structlog.get_logger(__name__)
 
 UNMATCHED = "<unmatched>"
-# Probes and scrapes come every few seconds; their access lines are DEBUG, not INFO.
+# Probes and scrapes come every few seconds; their access lines are DEBUG, whatever the status.
 QUIET_ROUTES = frozenset(
     {
         "/metrics",
@@ -112,9 +112,9 @@ class TelemetryMiddleware:
             "status": status,
             "duration_ms": round(duration * 1000, 2),
         }
-        if status >= 500:
-            log.warning("request_finished", **fields)
-        elif route in QUIET_ROUTES:
+        if route in QUIET_ROUTES:  # a 503 while warming up is expected, not a warning
             log.debug("request_finished", **fields)
+        elif status >= 500:
+            log.warning("request_finished", **fields)
         else:
             log.info("request_finished", **fields)
