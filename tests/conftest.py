@@ -9,6 +9,7 @@ missing PostgreSQL fails them instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,17 @@ for _name in list(os.environ):
         "HOST",
     }:
         del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Each app configures the root logger onto the current (captured) stderr; put it back
+    after the test so later tests never write to a closed capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def postgres_url() -> str | None:

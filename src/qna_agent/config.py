@@ -390,6 +390,14 @@ class Settings(BaseSettings):
             return self.llm_provider
         return "openai" if (self.llm_base_url or self.llm_api_key) else "extractive"
 
+    # --- observability ----------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at `GET /metrics`.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="If set, `/metrics` needs `Authorization: Bearer <token>` (secret). "
+        "The endpoint never uses the API's own authentication.",
+    )
+
 
 class SettingsError(Exception):
     """Configuration is invalid; the message names the variable(s)."""

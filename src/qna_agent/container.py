@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from qna_agent.agent.history import text_counter
+from qna_agent.agent.instrumented import instrument  # --- observability ---
 from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.model import ChatModel
@@ -23,6 +24,7 @@ from qna_agent.db.engine import Database
 from qna_agent.knowledge.embedding import Embedder, build_embedder
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.service import KnowledgeBase
+from qna_agent.observability import tracing  # --- observability ---
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +135,12 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     """Wire the parts together (no database I/O yet). `model` replaces the configured one."""
     database = Database(settings)
     knowledge = build_knowledge(settings, database)
-    chat_model = model or build_model(settings)
+    # --- observability: every model call measured; SQL spans when tracing is on ---
+    chat_model = instrument(model or build_model(settings))
+    system = database.engine.dialect.name
+    tracing.instrument_engine(database.engine, system)
+    if database.write_engine is not database.engine:
+        tracing.instrument_engine(database.write_engine, system)
     sql = build_sql_toolbox(settings)
     system_prompt = settings.agent_system_prompt
     if sql is not None:

@@ -38,6 +38,7 @@ from qna_agent.agent.types import (
     ToolCallStarted,
     Usage,
 )
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -101,51 +102,74 @@ class Agent:
         texts: list[str] = []
         meter.model = meter.model or self.model.model
         for step in range(1, self.max_steps + 1):
-            specs = self.tools.specs() if step < self.max_steps else []
-            separator_needed = bool(texts)
-            response: ModelResponse | None = None
-            prompt = self._prompt(messages)
-            if stream:
-                async for item in self.model.stream(prompt, specs):
-                    if isinstance(item, TextDelta):
-                        if item.text and separator_needed:
-                            separator_needed = False
-                            yield TextDelta("\n\n")
-                        yield item
-                    else:
-                        response = item
-            else:
-                response = await self.model.complete(prompt, specs)
-            if response is None:  # a provider bug, not a user's problem
-                raise RuntimeError("model stream ended without a response")
-            meter.usage += response.usage
-            meter.model = response.model or meter.model
-            if response.content:
-                texts.append(response.content)
-            if not response.tool_calls or not specs:
-                content = "\n\n".join(texts)
-                yield AgentResult(
-                    content=content,
-                    citations=cited(content, context.citations),
-                    tool_calls=records,
-                    usage=meter.usage,
-                    model=meter.model,
-                    steps=step,
+            with tracing.span("agent step", {"qna.agent.step": step}):
+                specs = self.tools.specs() if step < self.max_steps else []
+                separator_needed = bool(texts)
+                response: ModelResponse | None = None
+                prompt = self._prompt(messages)
+                if stream:
+                    async for item in self.model.stream(prompt, specs):
+                        if isinstance(item, TextDelta):
+                            if item.text and separator_needed:
+                                separator_needed = False
+                                yield TextDelta("\n\n")
+                            yield item
+                        else:
+                            response = item
+                else:
+                    response = await self.model.complete(prompt, specs)
+                if response is None:  # a provider bug, not a user's problem
+                    raise RuntimeError("model stream ended without a response")
+                meter.usage += response.usage
+                meter.model = response.model or meter.model
+                if response.content:
+                    texts.append(response.content)
+                if not response.tool_calls or not specs:
+                    content = "\n\n".join(texts)
+                    yield AgentResult(
+                        content=content,
+                        citations=cited(content, context.citations),
+                        tool_calls=records,
+                        usage=meter.usage,
+                        model=meter.model,
+                        steps=step,
+                    )
+                    return
+                messages.append(ChatMessage("assistant", response.content, response.tool_calls))
+                for call in response.tool_calls:
+                    yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
+                outcomes = await asyncio.gather(
+                    *(self._run_tool(call, context) for call in response.tool_calls)
                 )
-                return
-            messages.append(ChatMessage("assistant", response.content, response.tool_calls))
-            for call in response.tool_calls:
-                yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
-            outcomes = await asyncio.gather(
-                *(self._run_tool(call, context) for call in response.tool_calls)
-            )
-            for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
-                records.append(record)
-                messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
-                yield ToolCallFinished(record)
+                for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
+                    records.append(record)
+                    messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
+                    yield ToolCallFinished(record)
         raise AssertionError("unreachable: the last step offers no tools")  # pragma: no cover
 
     async def _run_tool(
+        self, call: ToolCall, context: ToolContext
+    ) -> tuple[ToolOutput, ToolCallRecord]:
+        """Run one tool call inside its span, and count it."""
+        # Model output names the tool: only registered names become label values.
+        tool = call.name if self.tools.get(call.name) is not None else "unknown"
+        with tracing.span(
+            f"execute_tool {tool}",
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool,
+                "gen_ai.tool.call.id": call.id,
+            },
+        ) as span:
+            output, record = await self._call_tool(call, context)
+            span.set_attribute("qna.tool.status", record.status)
+            if record.status != "ok":
+                tracing.set_error(span, record.result_summary[:200])
+        metrics.TOOL_CALLS.labels(tool, record.status).inc()
+        metrics.TOOL_DURATION.labels(tool).observe(record.duration_ms / 1000)
+        return output, record
+
+    async def _call_tool(
         self, call: ToolCall, context: ToolContext
     ) -> tuple[ToolOutput, ToolCallRecord]:
         started = time.perf_counter()

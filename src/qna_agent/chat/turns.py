@@ -43,6 +43,7 @@ from qna_agent.chat.models import (
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, NotFound, QnaError, UpstreamError, UpstreamTimeout
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +142,7 @@ class TurnRunner:
             await session.flush()
             prompt = await self._history(session, chat_id=chat_id, before=user_message.id)
         prompt.append(ChatMessage("user", content))
+        metrics.USER_MESSAGES.inc()
         return self._launch(Turn(user_message, assistant), prompt, stream)
 
     async def retry(
@@ -194,6 +196,33 @@ class TurnRunner:
         return turn
 
     async def _run(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:
+        """The turn inside its `invoke_agent` span; counts the outcome."""
+        # This task runs in a copy of the request's context: the ids reach every line of the
+        # turn (model and tool calls included) and nothing outside it.
+        structlog.contextvars.bind_contextvars(
+            chat_id=str(turn.user_message.chat_id), message_id=str(turn.assistant_message.id)
+        )
+        # Message contents are for debugging only: never logged above DEBUG.
+        log.debug("turn_started", question=prompt[-1].content)
+        with tracing.span(
+            "invoke_agent qna-agent",
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "qna-agent",
+                "gen_ai.conversation.id": str(turn.user_message.chat_id),
+                "qna.stream": stream,
+            },
+        ) as span:
+            finished = await self._run_agent(turn, prompt, stream)
+            status = finished.message.status
+            span.set_attribute("qna.turn.status", status)
+            if finished.error is not None:
+                tracing.set_error(span, type(finished.error).__name__)
+        metrics.ASSISTANT_MESSAGES.inc()
+        metrics.TURNS.labels(status).inc()
+        return finished
+
+    async def _run_agent(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> TurnFinished:
         started = time.perf_counter()
         message_id = turn.assistant_message.id
         bound = log.bind(chat_id=str(turn.user_message.chat_id), message_id=str(message_id))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 from openai import AsyncOpenAI
@@ -19,6 +19,7 @@ from qna_agent.agent.types import (
     Usage,
 )
 from qna_agent.errors import UpstreamError, UpstreamTimeout
+from qna_agent.observability import tracing
 
 # Local servers (Ollama, vLLM, llama.cpp) accept any key, but the SDK insists on one.
 NO_KEY = "not-needed"
@@ -92,6 +93,16 @@ def _upstream_error(exc: openai.OpenAIError) -> Exception:
     return UpstreamError(f"the language model call failed: {type(exc).__name__}", upstream="llm")
 
 
+class _OutgoingRequest(Protocol):
+    @property
+    def headers(self) -> MutableMapping[str, str]: ...
+
+
+async def _propagate_trace(request: _OutgoingRequest) -> None:
+    """Event hook: the LLM endpoint (or a gateway before it) joins the caller's trace."""
+    tracing.inject(request.headers)
+
+
 class OpenAIChatModel:
     """A ChatModel over the official `openai` SDK; one client, reused for the process."""
 
@@ -114,6 +125,10 @@ class OpenAIChatModel:
             api_key=api_key or NO_KEY,
             timeout=timeout,
             max_retries=max_retries,
+            # The SDK's own defaults (limits, redirects), plus trace propagation.
+            http_client=openai.DefaultAsyncHttpxClient(
+                timeout=timeout, event_hooks={"request": [_propagate_trace]}
+            ),
         )
 
     def _request(

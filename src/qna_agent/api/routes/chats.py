@@ -17,6 +17,7 @@ from qna_agent.api.schemas import (
     Problem,
 )
 from qna_agent.chat import service
+from qna_agent.observability import metrics
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
@@ -37,6 +38,7 @@ async def create_chat(
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
+    metrics.CHAT_SESSIONS.inc()
     return ChatOut.of(chat)
 
 
