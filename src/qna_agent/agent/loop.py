@@ -1,0 +1,153 @@
+"""The bounded tool-calling loop.
+
+Each step asks the model for an answer; tool calls it makes run concurrently and their results
+(errors included, so the model can correct itself) go back as tool messages. The last allowed
+step offers no tools, so the turn always ends with an answer. The caller bounds the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+
+from qna_agent.agent.model import ChatModel
+from qna_agent.agent.tools import ToolArgumentError, ToolContext, ToolOutput, ToolRegistry
+from qna_agent.agent.types import (
+    AgentEvent,
+    AgentResult,
+    ChatMessage,
+    Citation,
+    ModelResponse,
+    TextDelta,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+    Usage,
+)
+
+log = structlog.get_logger(__name__)
+
+_CITATION_MARK = re.compile(r"\[(\d{1,3})\]")
+MAX_TOOL_OUTPUT_CHARS = 24_000
+
+
+def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
+    """The citations the answer refers to with `[n]` marks, in reference order."""
+    used = {int(number) for number in _CITATION_MARK.findall(content)}
+    return [citation for citation in citations if citation.ref in used]
+
+
+class Agent:
+    """Runs turns of one model with one set of tools."""
+
+    def __init__(
+        self, model: ChatModel, tools: ToolRegistry, *, system_prompt: str, max_steps: int
+    ) -> None:
+        self.model = model
+        self.tools = tools
+        self.system_prompt = system_prompt
+        self.max_steps = max_steps
+
+    async def run(
+        self, history: Sequence[ChatMessage], *, stream: bool = False
+    ) -> AsyncIterator[AgentEvent]:
+        """Answer the last user message of `history`; yields events, the last an AgentResult."""
+        messages = [ChatMessage("system", self.system_prompt), *history]
+        context = ToolContext()
+        records: list[ToolCallRecord] = []
+        usage = Usage()
+        texts: list[str] = []
+        model_name = self.model.model
+        for step in range(1, self.max_steps + 1):
+            specs = self.tools.specs() if step < self.max_steps else []
+            separator_needed = bool(texts)
+            response: ModelResponse | None = None
+            if stream:
+                async for item in self.model.stream(messages, specs):
+                    if isinstance(item, TextDelta):
+                        if item.text and separator_needed:
+                            separator_needed = False
+                            yield TextDelta("\n\n")
+                        yield item
+                    else:
+                        response = item
+            else:
+                response = await self.model.complete(messages, specs)
+            if response is None:  # a provider bug, not a user's problem
+                raise RuntimeError("model stream ended without a response")
+            usage += response.usage
+            model_name = response.model or model_name
+            if response.content:
+                texts.append(response.content)
+            if not response.tool_calls or not specs:
+                content = "\n\n".join(texts)
+                yield AgentResult(
+                    content=content,
+                    citations=cited(content, context.citations),
+                    tool_calls=records,
+                    usage=usage,
+                    model=model_name,
+                    steps=step,
+                )
+                return
+            messages.append(ChatMessage("assistant", response.content, response.tool_calls))
+            for call in response.tool_calls:
+                yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
+            outcomes = await asyncio.gather(
+                *(self._run_tool(call, context) for call in response.tool_calls)
+            )
+            for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
+                records.append(record)
+                messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
+                yield ToolCallFinished(record)
+        raise AssertionError("unreachable: the last step offers no tools")  # pragma: no cover
+
+    async def _run_tool(
+        self, call: ToolCall, context: ToolContext
+    ) -> tuple[ToolOutput, ToolCallRecord]:
+        started = time.perf_counter()
+        arguments = _loose_arguments(call.arguments)
+        tool = self.tools.get(call.name)
+        try:
+            if tool is None:
+                raise ToolArgumentError(
+                    f"unknown tool {call.name!r}; available: {', '.join(self.tools.names)}"
+                )
+            arguments = tool.parse(call.arguments)
+            output = await tool.invoke(context, arguments)
+            status: str = "ok"
+        except ToolArgumentError as exc:
+            output, status = ToolOutput(f"Error: {exc}", f"error: {exc}"), "error"
+        except Exception as exc:  # a tool failure is reported to the model, not the user
+            log.exception("tool_failed", tool=call.name)
+            message = f"{type(exc).__name__}: {exc}"
+            output, status = ToolOutput(f"Error: the tool failed ({message})", "error"), "error"
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        content = output.content
+        if len(content) > MAX_TOOL_OUTPUT_CHARS:
+            content = content[:MAX_TOOL_OUTPUT_CHARS] + "\n[output truncated]"
+        log.info("tool_called", tool=call.name, status=status, duration_ms=duration_ms)
+        record = ToolCallRecord(
+            id=call.id,
+            name=call.name,
+            arguments=arguments,
+            status="ok" if status == "ok" else "error",
+            result_summary=output.summary,
+            duration_ms=duration_ms,
+        )
+        return ToolOutput(content, output.summary), record
+
+
+def _loose_arguments(raw: str) -> dict[str, object]:
+    """Best-effort arguments for display, before validation."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {"_raw": raw[:500]}
+    return value if isinstance(value, dict) else {"_raw": raw[:500]}

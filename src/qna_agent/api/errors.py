@@ -1,0 +1,140 @@
+"""The one table from exceptions to HTTP problems (RFC 9457 `application/problem+json`).
+
+Expected errors are answered without a traceback; anything else is logged once with its
+traceback and answered with a 500 that reveals nothing internal.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qna_agent import errors
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[errors.QnaError], tuple[int, str]] = {
+    errors.NotFound: (404, "not_found"),
+    errors.Conflict: (409, "conflict"),
+    errors.InvalidInput: (422, "invalid_input"),
+    errors.PayloadTooLarge: (413, "payload_too_large"),
+    errors.UpstreamError: (502, "upstream_error"),
+    errors.UpstreamTimeout: (504, "upstream_timeout"),
+    errors.ServiceUnavailable: (503, "service_unavailable"),
+}
+
+# The database is down or overloaded: the client may retry, it is not a bug.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    if code is not None:
+        body["code"] = code
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_for(exc: errors.QnaError) -> tuple[int, str, dict[str, Any]]:
+    """Status, code and extension members for a domain error."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            status, code = STATUS_BY_ERROR[cls]
+            extra: dict[str, Any] = {
+                k: str(v) if not isinstance(v, int | float | bool) else v
+                for k, v in exc.extra.items()
+            }
+            if isinstance(exc, errors.InvalidInput) and exc.field:
+                extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+            return status, code, extra
+    return 500, "internal_error", {}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.QnaError)
+    status, code, extra = problem_for(exc)
+    return problem_response(status, exc.detail, code=code, instance=request.url.path, **extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        problems.append(
+            {
+                "field": ".".join(location[1:]) or location[0] if location else "",
+                "location": location[0] if location else "",
+                "message": error.get("msg", "invalid"),
+            }
+        )
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return problem_response(
+        422,
+        f"invalid request: {summary}",
+        code="validation_failed",
+        instance=request.url.path,
+        errors=problems,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = None
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=type(exc).__name__)
+    return problem_response(
+        503,
+        "the database is unavailable; retry shortly",
+        code="database_unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", path=request.url.path, exc_info=exc)
+    return problem_response(500, "internal error", code="internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(errors.QnaError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,78 @@
+"""`/chats`: create, list, read, rename, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from qna_agent.api.deps import PrincipalDep, SessionDep, WriteSessionDep
+from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
+from qna_agent.chat import service
+
+router = APIRouter(prefix="/chats", tags=["chats"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": Problem,
+        "description": "No such chat.",
+        "content": {"application/problem+json": {}},
+    }
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
+async def create_chat(
+    body: ChatCreate, session: WriteSessionDep, principal: PrincipalDep
+) -> ChatOut:
+    """Start a new chat."""
+    chat = await service.create_chat(
+        session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
+    )
+    return ChatOut.of(chat)
+
+
+@router.get("", response_model=ChatPage)
+async def list_chats(
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    after: Annotated[
+        uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
+    ] = None,
+) -> ChatPage:
+    """Your chats, newest first."""
+    page = await service.list_chats(session, owner_id=principal.id, limit=limit, after=after)
+    return ChatPage(
+        data=[ChatOut.of(chat) for chat in page.items],
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
+async def get_chat(chat_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ChatOut:
+    """One chat."""
+    return ChatOut.of(await service.get_chat(session, owner_id=principal.id, chat_id=chat_id))
+
+
+@router.patch("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
+async def update_chat(
+    chat_id: uuid.UUID, body: ChatUpdate, session: WriteSessionDep, principal: PrincipalDep
+) -> ChatOut:
+    """Rename a chat or replace its metadata."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("metadata") is None:
+        changes.pop("metadata", None)
+    chat = await service.update_chat(session, owner_id=principal.id, chat_id=chat_id, **changes)
+    return ChatOut.of(chat)
+
+
+@router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_chat(
+    chat_id: uuid.UUID, session: WriteSessionDep, principal: PrincipalDep
+) -> Response:
+    """Delete a chat and all its messages."""
+    await service.delete_chat(session, owner_id=principal.id, chat_id=chat_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,116 @@
+"""`/chats/{id}/messages`: ask (JSON or SSE) and read the history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, TurnsDep
+from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
+from qna_agent.api.sse import SSE_HEADERS, turn_events
+from qna_agent.chat import service
+from qna_agent.errors import InvalidInput
+
+router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_SSE_EXAMPLE = (
+    'id: 1\nevent: message.created\ndata: {"message": {...}, "user_message": {...}}\n\n'
+    'id: 2\nevent: tool.call\ndata: {"name": "search_knowledge_base", ...}\n\n'
+    'id: 4\nevent: message.delta\ndata: {"message_id": "...", "delta": "You have "}\n\n'
+    "id: 9\nevent: message.completed\ndata: {...the message...}\n\n"
+)
+POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `Accept: text/event-stream` or `?stream=true`: the turn as "
+        "Server-Sent Events.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _SSE_EXAMPLE}},
+    },
+    404: {"model": Problem, "description": "No such chat.", "content": _PROBLEM},
+    502: {"model": Problem, "description": "The language model failed.", "content": _PROBLEM},
+    504: {"model": Problem, "description": "The turn ran out of time.", "content": _PROBLEM},
+}
+
+
+def wants_stream(stream: bool | None, accept: str | None) -> bool:
+    """Whether the client asked for Server-Sent Events."""
+    if stream is not None:
+        return stream
+    return accept is not None and "text/event-stream" in accept.lower()
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    responses=POST_RESPONSES,
+)
+async def post_message(
+    chat_id: uuid.UUID,
+    body: MessageCreate,
+    turns: TurnsDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Ask the agent: runs one turn and returns the assistant's message (or streams it)."""
+    if len(body.content) > settings.max_message_chars:
+        raise InvalidInput(
+            f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}",
+            field="content",
+        )
+    streaming = wants_stream(stream, accept)
+    turn = await turns.start(
+        owner_id=principal.id, chat_id=chat_id, content=body.content, stream=streaming
+    )
+    if streaming:
+        return StreamingResponse(
+            turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    finished = await turn.result()
+    if finished.error is not None:
+        extra = {**finished.error.extra, "message_id": str(finished.message.id)}
+        raise type(finished.error)(finished.error.detail, **extra)
+    return JSONResponse(
+        MessageOut.of(finished.message).model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+@router.get("", response_model=MessagePage, responses={404: POST_RESPONSES[404]})
+async def list_messages(
+    chat_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    after: Annotated[
+        uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="`asc`: oldest first.")] = "asc",
+) -> MessagePage:
+    """The chat's messages, oldest first by default."""
+    page = await service.list_messages(
+        session, owner_id=principal.id, chat_id=chat_id, limit=limit, after=after, order=order
+    )
+    return MessagePage(
+        data=[MessageOut.of(message) for message in page.items],
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{message_id}", response_model=MessageOut, responses={404: POST_RESPONSES[404]})
+async def get_message(
+    chat_id: uuid.UUID, message_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> MessageOut:
+    """One message (poll it to see a turn that is still running)."""
+    message = await service.get_message(
+        session, owner_id=principal.id, chat_id=chat_id, message_id=message_id
+    )
+    return MessageOut.of(message)

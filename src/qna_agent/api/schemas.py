@@ -1,0 +1,253 @@
+"""Public JSON shapes. Routes return these, never ORM rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qna_agent.chat.models import Chat, Message
+
+_EXAMPLE_CHAT_ID = "0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01"
+_EXAMPLE_MESSAGE_ID = "0193a5f2-8d40-7c11-a0b2-3c4d5e6f7a8b"
+_EXAMPLE_TIME = "2026-11-24T10:15:00Z"
+
+Metadata = dict[str, str | int | float | bool | None]
+
+
+class ChatCreate(BaseModel):
+    """A new chat."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"title": "Returns", "metadata": {"team": "support"}}]},
+    )
+
+    title: str | None = Field(None, max_length=200, description="A name for the chat.")
+    metadata: Metadata = Field(
+        default_factory=dict, max_length=50, description="Free key/value pairs for your records."
+    )
+
+
+class ChatUpdate(BaseModel):
+    """Fields to change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"title": "Returns and refunds"}]}
+    )
+
+    title: str | None = Field(None, max_length=200)
+    metadata: Metadata | None = Field(None, max_length=50)
+
+
+class ChatOut(BaseModel):
+    """A chat."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_CHAT_ID,
+                    "title": "Returns",
+                    "metadata": {"team": "support"},
+                    "created_at": _EXAMPLE_TIME,
+                    "updated_at": _EXAMPLE_TIME,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    title: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, chat: Chat) -> ChatOut:
+        """The public view of a chat row."""
+        return cls(
+            id=chat.id,
+            title=chat.title,
+            metadata=chat.meta,
+            created_at=chat.created_at,
+            updated_at=chat.updated_at,
+        )
+
+
+class CitationOut(BaseModel):
+    """A passage the answer refers to as `[ref]`."""
+
+    ref: int = Field(description="The number used in the answer text, as in [1].")
+    source: str = Field(description="Path of the document in the knowledge base.")
+    title: str
+    heading: str = Field(description="Heading path of the passage, e.g. 'Returns > Window'.")
+    snippet: str
+    score: float
+    start_line: int | None = None
+    end_line: int | None = None
+
+
+class ToolCallOut(BaseModel):
+    """A tool the agent ran during the turn."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    status: Literal["ok", "error"]
+    result_summary: str
+    duration_ms: float
+
+
+class UsageOut(BaseModel):
+    """Tokens the language model billed for the turn."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class MessageCreate(BaseModel):
+    """A question for the agent."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"content": "How long do I have to return an item?"}]},
+    )
+
+    content: str = Field(min_length=1, description="The user's message.")
+
+
+class MessageOut(BaseModel):
+    """A message: the user's question, or the assistant's answer with its record."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_MESSAGE_ID,
+                    "chat_id": _EXAMPLE_CHAT_ID,
+                    "role": "assistant",
+                    "content": "You have 30 days from delivery to return an item [1].",
+                    "status": "completed",
+                    "error": None,
+                    "citations": [
+                        {
+                            "ref": 1,
+                            "source": "refund-policy.md",
+                            "title": "Refund Policy",
+                            "heading": "Refund Policy > Return window",
+                            "snippet": "You have 30 days from delivery to return an item…",
+                            "score": 7.41,
+                            "start_line": 5,
+                            "end_line": 9,
+                        }
+                    ],
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "name": "search_knowledge_base",
+                            "arguments": {"query": "return window", "top_k": 5},
+                            "status": "ok",
+                            "result_summary": "5 passages for 'return window'",
+                            "duration_ms": 3.2,
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 812, "completion_tokens": 41},
+                    "model": "gpt-4o-mini",
+                    "latency_ms": 1240,
+                    "created_at": _EXAMPLE_TIME,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    chat_id: uuid.UUID
+    role: Literal["user", "assistant"]
+    content: str
+    status: Literal["in_progress", "completed", "failed"]
+    error: str | None = Field(description="Why the turn failed, when it did.")
+    citations: list[CitationOut]
+    tool_calls: list[ToolCallOut]
+    usage: UsageOut
+    model: str | None
+    latency_ms: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        """The public view of a message row."""
+        return cls(
+            id=message.id,
+            chat_id=message.chat_id,
+            role=message.role,
+            content=message.content,
+            status=message.status,
+            error=message.error,
+            citations=[CitationOut.model_validate(c) for c in message.citations],
+            tool_calls=[ToolCallOut.model_validate(t) for t in message.tool_calls],
+            usage=UsageOut(
+                prompt_tokens=message.prompt_tokens, completion_tokens=message.completion_tokens
+            ),
+            model=message.model,
+            latency_ms=message.latency_ms,
+            created_at=message.created_at,
+        )
+
+
+class ChatPage(BaseModel):
+    """A page of chats, newest first."""
+
+    data: list[ChatOut]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `after` to get the next page.")
+
+
+class MessagePage(BaseModel):
+    """A page of messages."""
+
+    data: list[MessageOut]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `after` to get the next page.")
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 `application/problem+json`."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": f"chat {_EXAMPLE_CHAT_ID} not found",
+                    "code": "not_found",
+                }
+            ]
+        },
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str | None = None
+
+
+class CheckOut(BaseModel):
+    """One dependency's state."""
+
+    ok: bool
+    detail: str | None = None
+
+
+class HealthOut(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, CheckOut] = Field(default_factory=dict)

@@ -1,0 +1,90 @@
+"""Server-Sent Events for a running turn.
+
+Events: `message.created`, `message.delta`, `tool.call`, `tool.result`, `message.completed`,
+`error`; every event has an increasing `id:`. A comment line is sent when the turn is quiet
+for a while so proxies keep the connection open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted
+from qna_agent.api.errors import problem_for
+from qna_agent.api.schemas import MessageOut
+from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+}
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def encode_event(event_id: int, event: str, data: dict[str, Any]) -> bytes:
+    """One SSE frame."""
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {event}\ndata: {payload}\n\n".encode()
+
+
+def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(event, TextDelta):
+        return "message.delta", {"message_id": message_id, "delta": event.text}
+    if isinstance(event, ToolCallStarted):
+        return "tool.call", {
+            "message_id": message_id,
+            "id": event.id,
+            "name": event.name,
+            "arguments": event.arguments,
+        }
+    if isinstance(event, ToolCallFinished):
+        record = event.record
+        return "tool.result", {
+            "message_id": message_id,
+            "id": record.id,
+            "name": record.name,
+            "status": record.status,
+            "result_summary": record.result_summary,
+            "duration_ms": record.duration_ms,
+        }
+    message = MessageOut.of(event.message).model_dump(mode="json")
+    if event.error is None:
+        return "message.completed", message
+    status, code, extra = problem_for(event.error)
+    problem = {
+        "type": "about:blank",
+        "title": type(event.error).title,
+        "status": status,
+        "detail": event.error.detail,
+        "code": code,
+        **extra,
+    }
+    return "error", {"message_id": message_id, "problem": problem, "message": message}
+
+
+async def turn_events(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[bytes]:
+    """The SSE byte stream of a turn, from `message.created` to the end."""
+    message_id = str(turn.assistant_message.id)
+    event_id = 1
+    yield encode_event(
+        event_id,
+        "message.created",
+        {
+            "message": MessageOut.of(turn.assistant_message).model_dump(mode="json"),
+            "user_message": MessageOut.of(turn.user_message).model_dump(mode="json"),
+        },
+    )
+    while True:
+        try:
+            event = await asyncio.wait_for(turn.events.get(), timeout=keepalive_seconds)
+        except TimeoutError:
+            yield KEEPALIVE
+            continue
+        event_id += 1
+        name, data = _frame(event, message_id)
+        yield encode_event(event_id, name, data)
+        if isinstance(event, TurnFinished):
+            return

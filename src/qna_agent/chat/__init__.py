@@ -1,0 +1,1 @@
+"""Chats and messages: tables, repository, and the service that stores a turn and runs the agent."""

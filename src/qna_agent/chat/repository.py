@@ -1,0 +1,116 @@
+"""Queries on chats and messages. Every chat query is scoped to its owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qna_agent.chat.models import (
+    ROLE_ASSISTANT,
+    ROLE_USER,
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_IN_PROGRESS,
+    Chat,
+    Message,
+)
+from qna_agent.db.base import utcnow
+from qna_agent.errors import NotFound
+
+
+async def get_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> Chat:
+    """The chat, if it exists and belongs to `owner_id`; otherwise NotFound."""
+    chat = await session.scalar(select(Chat).where(Chat.id == chat_id, Chat.owner_id == owner_id))
+    if chat is None:
+        raise NotFound(f"chat {chat_id} not found", resource="chat")
+    return chat
+
+
+async def list_chats(
+    session: AsyncSession, *, owner_id: str, limit: int, after: uuid.UUID | None
+) -> Sequence[Chat]:
+    """Up to `limit` chats, newest first, starting after the chat `after`."""
+    query = select(Chat).where(Chat.owner_id == owner_id)
+    if after is not None:
+        query = query.where(Chat.id < after)
+    return (await session.scalars(query.order_by(Chat.id.desc()).limit(limit))).all()
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    chat_id: uuid.UUID,
+    limit: int,
+    after: uuid.UUID | None,
+    order: Literal["asc", "desc"],
+) -> Sequence[Message]:
+    """Up to `limit` messages of a chat in `order`, starting after the message `after`."""
+    query = select(Message).where(Message.chat_id == chat_id)
+    if after is not None:
+        query = query.where(Message.id > after if order == "asc" else Message.id < after)
+    ordering = Message.id.asc() if order == "asc" else Message.id.desc()
+    return (await session.scalars(query.order_by(ordering).limit(limit))).all()
+
+
+async def get_message(
+    session: AsyncSession, *, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> Message:
+    """One message of a chat, or NotFound."""
+    message = await session.scalar(
+        select(Message).where(Message.id == message_id, Message.chat_id == chat_id)
+    )
+    if message is None:
+        raise NotFound(f"message {message_id} not found", resource="message")
+    return message
+
+
+async def conversation(
+    session: AsyncSession, *, chat_id: uuid.UUID, before: uuid.UUID, limit: int
+) -> list[Message]:
+    """The last `limit` exchanged messages before `before`, oldest first, for the model."""
+    if limit == 0:
+        return []
+    rows = await session.scalars(
+        select(Message)
+        .where(
+            Message.chat_id == chat_id,
+            Message.id < before,
+            (Message.role == ROLE_USER)
+            | ((Message.role == ROLE_ASSISTANT) & (Message.status == STATUS_COMPLETED)),
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
+async def finish_message(
+    session: AsyncSession, *, message_id: uuid.UUID, values: dict[str, Any]
+) -> Message:
+    """Write the outcome of an assistant message and return the row."""
+    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    message = await session.get(Message, message_id, populate_existing=True)
+    if message is None:  # the chat was deleted while the turn ran
+        raise NotFound(f"message {message_id} not found", resource="message")
+    return message
+
+
+async def fail_stale_turns(session: AsyncSession, *, updated_before: datetime, reason: str) -> int:
+    """Mark in-progress assistant messages older than a cutoff as failed; returns how many."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.status == STATUS_IN_PROGRESS, Message.updated_at < updated_before)
+        .values(status=STATUS_FAILED, error=reason, updated_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_chat(session: AsyncSession, *, chat: Chat) -> None:
+    """Delete a chat and its messages."""
+    await session.execute(delete(Message).where(Message.chat_id == chat.id))
+    await session.delete(chat)

@@ -1,0 +1,104 @@
+"""Chat operations. Functions take the session explicitly and never know about HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qna_agent.chat import repository
+from qna_agent.chat.models import Chat, Message
+
+_UNSET: Any = object()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated list."""
+
+    items: Sequence[T]
+    has_more: bool
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page, if there is one."""
+        if not self.has_more or not self.items:
+            return None
+        return str(getattr(self.items[-1], "id"))  # noqa: B009  (generic item)
+
+
+async def create_chat(
+    session: AsyncSession, *, owner_id: str, title: str | None, metadata: dict[str, Any]
+) -> Chat:
+    """A new, empty chat."""
+    chat = Chat(owner_id=owner_id, title=title, meta=metadata)
+    session.add(chat)
+    await session.flush()
+    return chat
+
+
+async def get_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> Chat:
+    """One chat of the owner."""
+    return await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+
+
+async def list_chats(
+    session: AsyncSession, *, owner_id: str, limit: int, after: uuid.UUID | None
+) -> Page[Chat]:
+    """The owner's chats, newest first."""
+    rows = await repository.list_chats(session, owner_id=owner_id, limit=limit + 1, after=after)
+    return Page(rows[:limit], len(rows) > limit)
+
+
+async def update_chat(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    chat_id: uuid.UUID,
+    title: str | None = _UNSET,
+    metadata: dict[str, Any] = _UNSET,
+) -> Chat:
+    """Change the title and/or metadata of a chat (only the fields given)."""
+    chat = await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    if title is not _UNSET:
+        chat.title = title
+    if metadata is not _UNSET:
+        chat.meta = metadata
+    await session.flush()
+    await session.refresh(chat)
+    return chat
+
+
+async def delete_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> None:
+    """Delete a chat with its messages."""
+    chat = await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    await repository.delete_chat(session, chat=chat)
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    chat_id: uuid.UUID,
+    limit: int,
+    after: uuid.UUID | None,
+    order: Literal["asc", "desc"],
+) -> Page[Message]:
+    """A chat's messages, oldest first by default."""
+    await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    rows = await repository.list_messages(
+        session, chat_id=chat_id, limit=limit + 1, after=after, order=order
+    )
+    return Page(rows[:limit], len(rows) > limit)
+
+
+async def get_message(
+    session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> Message:
+    """One message of the owner's chat."""
+    await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    return await repository.get_message(session, chat_id=chat_id, message_id=message_id)

@@ -1,0 +1,296 @@
+"""Settings: every option from the environment, `.env`, `<NAME>_FILE` files and a secrets directory.
+
+Precedence, highest first: explicit arguments, environment variables, `<NAME>_FILE` files,
+the `.env` file, files in `SECRETS_DIR` (one file per variable, as Kubernetes mounts a Secret),
+then the defaults below. `docs/configuration.md` is generated from this class
+(`qna-agent config docs`) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the question-answering assistant of this organisation. Answer only from the "
+    "passages returned by your tools: call search_knowledge_base before answering any question "
+    "about policies, products or procedures. Cite every statement with the bracketed number of "
+    "its source, like [1] or [2]. If the passages do not contain the answer, say plainly that "
+    "you do not know rather than guessing. Be concise."
+)
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-api-key", "sk-xxx", "xxx", "todo"}
+
+Environment = Literal["development", "test", "production"]
+
+
+class FileValueSource(PydanticBaseSettingsSource):
+    """Reads `<NAME>_FILE` variables: the value is the content of the named file.
+
+    This is how Docker/Kubernetes secrets are usually mounted (`LLM_API_KEY_FILE=/run/secrets/key`).
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for name in env_names(field_name, field):
+            path = os.environ.get(f"{name}_FILE") or os.environ.get(f"{name.lower()}_file")
+            if path:
+                try:
+                    value = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+                return value, field_name, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def env_names(field_name: str, field: FieldInfo) -> list[str]:
+    """The environment variable names that set a field, preferred name first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias.upper()]
+    return [field_name.upper()]
+
+
+def _default_knowledge_dir() -> Path:
+    return Path("examples/knowledge")
+
+
+class Settings(BaseSettings):
+    """All settings of the service. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- server -----------------------------------------------------------------------------
+    environment: Environment = Field(
+        "development", description="`development`, `test` or `production` (stricter checks)."
+    )
+    host: str = Field("127.0.0.1", description="Interface to listen on (`0.0.0.0` in containers).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted (bytes); larger gets 413."
+    )
+    shutdown_grace_seconds: float = Field(
+        25.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight requests and streams may take to finish.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Minimum log level."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` lines, readable `console`, or `auto` (console on a terminal)."
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="Directory with one file per setting (a mounted Kubernetes Secret, "
+        "`/vault/secrets`). Read by `get_settings()`.",
+    )
+
+    # --- database ---------------------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./data/qna.db",
+        description="SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` or "
+        "`postgresql+asyncpg://user:pass@host:5432/db`.",
+    )
+    database_schema: str | None = Field(
+        None, pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema (search_path)."
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL pool size.")
+    db_auto_migrate: bool | None = Field(
+        None,
+        description="Apply migrations at start. Default: yes in development/test, no in "
+        "production (run `qna-agent db upgrade` as its own step).",
+    )
+
+    # --- knowledge base ---------------------------------------------------------------------
+    knowledge_dir: Path = Field(
+        default_factory=_default_knowledge_dir,
+        description="Directory of documents (markdown, text) to index.",
+    )
+    kb_sync_on_start: bool = Field(True, description="Index new/changed documents at start.")
+    kb_chunk_chars: int = Field(1200, ge=200, le=20000, description="Target chunk size (chars).")
+    kb_chunk_overlap_chars: int = Field(
+        150, ge=0, le=5000, description="Characters repeated between consecutive chunks."
+    )
+    kb_top_k: int = Field(5, ge=1, le=50, description="Passages returned by a search by default.")
+
+    # --- language model ---------------------------------------------------------------------
+    llm_provider: Literal["auto", "openai", "extractive"] = Field(
+        "auto",
+        description="`openai` (any OpenAI-compatible API), `extractive` (offline, no key) or "
+        "`auto`: `openai` when a base URL or key is set, else `extractive`.",
+    )
+    llm_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("LLM_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible API (OpenRouter, vLLM, Ollama...).",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the LLM endpoint (secret).",
+    )
+    llm_model: str = Field("gpt-4o-mini", min_length=1, description="Model name to request.")
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="SDK retries on 429/5xx/network.")
+    llm_temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature (provider default if unset)."
+    )
+
+    # --- agent ------------------------------------------------------------------------------
+    agent_max_steps: int = Field(
+        5, ge=1, le=20, description="Most model calls in one turn (tool steps plus the answer)."
+    )
+    agent_turn_timeout_seconds: float = Field(
+        120.0, gt=0, description="Time budget of one whole turn; beyond it the turn fails (504)."
+    )
+    agent_history_messages: int = Field(
+        20, ge=0, le=500, description="Earlier messages of the chat sent with a new question."
+    )
+    agent_system_prompt: str = Field(
+        DEFAULT_SYSTEM_PROMPT, min_length=1, description="System prompt of the agent."
+    )
+    extractive_min_overlap: float = Field(
+        0.34,
+        ge=0,
+        le=1,
+        description="Offline answerer: share of the question's words a passage must contain "
+        "before it is used; below it the answer says it does not know.",
+    )
+
+    # --- chats and streaming ----------------------------------------------------------------
+    max_message_chars: int = Field(
+        8000, ge=1, le=200_000, description="Longest user message accepted (characters)."
+    )
+    sse_keepalive_seconds: float = Field(
+        15.0, gt=0, description="Interval of SSE keep-alive comments while a turn is quiet."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key else None
+        if self.environment == "production" and key and key.strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("LLM_API_KEY is a placeholder value; set the real key in production")
+        if self.kb_chunk_overlap_chars >= self.kb_chunk_chars:
+            raise ValueError("KB_CHUNK_OVERLAP_CHARS must be smaller than KB_CHUNK_CHARS")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            FileValueSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def auto_migrate(self) -> bool:
+        """Whether start-up applies migrations."""
+        if self.db_auto_migrate is not None:
+            return self.db_auto_migrate
+        return self.environment != "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the service database is SQLite."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def resolved_llm_provider(self) -> Literal["openai", "extractive"]:
+        """The provider `auto` resolves to."""
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        return "openai" if (self.llm_base_url or self.llm_api_key) else "extractive"
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message names the variable(s)."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the process environment, raising SettingsError with one clear line."""
+    secrets_dir = overrides.pop("_secrets_dir", None) or os.environ.get("SECRETS_DIR") or None
+    try:
+        if secrets_dir is not None and not Path(secrets_dir).is_dir():
+            raise SettingsError(f"SECRETS_DIR: {secrets_dir} is not a directory")
+        return Settings(_secrets_dir=secrets_dir, **overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+    except ValueError as exc:  # raised by FileValueSource
+        raise SettingsError(str(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the environment variable rather than the Python field."""
+    fields = Settings.model_fields
+    parts = []
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        name = str(loc[0]) if loc else ""
+        field = fields.get(name)
+        variable = env_names(name, field)[0] if field else name.upper()
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(f"{variable}: {message}" if variable else message)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

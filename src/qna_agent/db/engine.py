@@ -1,0 +1,100 @@
+"""Engine and session factories.
+
+SQLite gets WAL, foreign keys and a busy timeout on every connection. Writers use their own
+engine whose transactions start with `BEGIN IMMEDIATE` through a one-connection pool: writes
+queue in asyncio instead of failing with `database is locked` (or `SQLITE_BUSY_SNAPSHOT` when a
+read transaction tries to upgrade), while readers keep WAL's concurrency. PostgreSQL uses one
+engine for both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from qna_agent.config import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take over transaction control from the driver so `begin` below decides how to start.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _make_sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    if immediate:
+        options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+class Database:
+    """The service database: engines, session factories and health checks."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.is_sqlite = settings.is_sqlite
+        if self.is_sqlite:
+            _ensure_sqlite_dir(self.url)
+            self.engine = _make_sqlite_engine(self.url, immediate=False)
+            self.write_engine = _make_sqlite_engine(self.url, immediate=True)
+        else:
+            server_settings = {"application_name": "qna-agent"}
+            if settings.database_schema:
+                server_settings["search_path"] = settings.database_schema
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=settings.database_pool_size,
+                max_overflow=settings.database_pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                connect_args={"server_settings": server_settings, "timeout": 10},
+            )
+            self.write_engine = self.engine
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        """Run a trivial query; raises when the database is unreachable."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+
+__all__ = ["AsyncSession", "Database"]

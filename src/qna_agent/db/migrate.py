@@ -1,0 +1,54 @@
+"""Alembic, driven from code: `upgrade` to head and `is_at_head` for readiness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from qna_agent.db.engine import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revisions() -> set[str]:
+    """The revision ids at the head of the migration scripts."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Apply migrations up to `revision` on the given database."""
+
+    def _run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with database.write_engine.begin() as conn:
+        await conn.run_sync(_run)
+
+
+async def current_revisions(database: Database) -> set[str]:
+    """The revisions the database is at (empty before the first migration)."""
+
+    def _current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def is_at_head(database: Database) -> bool:
+    """Whether every migration has been applied."""
+    return await current_revisions(database) == head_revisions()

@@ -1,0 +1,1 @@
+"""Knowledge base: documents, chunking, indexing and search."""

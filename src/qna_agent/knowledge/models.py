@@ -1,0 +1,47 @@
+"""Knowledge-base tables. Full-text indexes (FTS5 / tsvector) are created by the migration."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qna_agent.db.base import Base, UTCDateTime, utcnow
+from qna_agent.db.ids import uuid7
+
+SOURCE_DIRECTORY = "directory"
+"""Documents found in KNOWLEDGE_DIR; a re-scan removes them when their file goes away."""
+
+
+class KbDocument(Base):
+    """A source document, identified by its path relative to the knowledge directory."""
+
+    __tablename__ = "kb_documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False, unique=True)
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default=SOURCE_DIRECTORY)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class KbChunk(Base):
+    """A passage of a document with the heading path and lines it came from."""
+
+    __tablename__ = "kb_chunks"
+    __table_args__ = (Index("ix_kb_chunks_document_id", "document_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False
+    )
+    ordinal: Mapped[int] = mapped_column(Integer, nullable=False)
+    heading: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    start_line: Mapped[int] = mapped_column(Integer, nullable=False)
+    end_line: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -1,0 +1,144 @@
+"""The application factory and its lifespan. Nothing runs at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from qna_agent import __version__
+from qna_agent.api.errors import install_error_handlers
+from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from qna_agent.api.routes import chats, health, messages
+from qna_agent.chat.turns import fail_stale_turns
+from qna_agent.config import Settings, get_settings
+from qna_agent.container import Services, build_services
+from qna_agent.db import migrate
+from qna_agent.observability.logging import configure_logging
+
+log = structlog.get_logger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 60.0
+WARM_UP_RETRY_SECONDS = 2.0
+# A turn is bounded by its timeout; past this margin an in-progress row is an orphan.
+STALE_MARGIN = timedelta(seconds=30)
+
+DESCRIPTION = """
+Ask questions in chats; the agent answers from your documents, with citations.
+
+* `POST /chats` then `POST /chats/{id}/messages` with `{"content": "..."}`.
+* Send `Accept: text/event-stream` (or `?stream=true`) to stream the answer as Server-Sent Events.
+* Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+async def _warm_up(services: Services) -> None:
+    """Wait for the schema, then index the knowledge base; readiness waits for this."""
+    waiting_logged = False
+    while True:
+        try:
+            if await migrate.is_at_head(services.database):
+                if services.settings.kb_sync_on_start:
+                    await services.knowledge.sync()
+                else:
+                    services.knowledge.mark_loaded()
+                return
+            if not waiting_logged:
+                log.warning("waiting_for_migrations", hint="run `qna-agent db upgrade`")
+                waiting_logged = True
+        except Exception as exc:  # the database may come up later; keep trying
+            log.warning("warm_up_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(WARM_UP_RETRY_SECONDS)
+
+
+async def _sweep_stale_turns(services: Services) -> None:
+    older_than = timedelta(seconds=services.settings.agent_turn_timeout_seconds) + STALE_MARGIN
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            await fail_stale_turns(services.database, older_than=older_than)
+        except Exception as exc:  # a database outage must not kill the sweeper
+            log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
+
+
+async def _recover(services: Services) -> None:
+    """Fail turns a crash left in progress. With SQLite this process is the only writer, so
+    every such row is an orphan; with PostgreSQL another replica may own it, so only rows older
+    than a turn can live are touched."""
+    settings = services.settings
+    older_than = (
+        timedelta(0)
+        if settings.is_sqlite
+        else timedelta(seconds=settings.agent_turn_timeout_seconds) + STALE_MARGIN
+    )
+    try:
+        if await migrate.is_at_head(services.database):
+            await fail_stale_turns(services.database, older_than=older_than)
+    except Exception as exc:  # not ready yet: the periodic sweep will do it
+        log.warning("turn_recovery_skipped", error=type(exc).__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start-up: migrate (if enabled), recover, index in the background. Shutdown: drain."""
+    services: Services = app.state.services
+    settings = services.settings
+    log.info(
+        "starting",
+        version=__version__,
+        environment=settings.environment,
+        llm_provider=services.model.provider,
+        llm_model=services.model.model,
+        database=services.database.engine.dialect.name,
+    )
+    if settings.auto_migrate:
+        await migrate.upgrade(services.database)
+    await _recover(services)
+    background = [
+        asyncio.create_task(_warm_up(services), name="warm-up"),
+        asyncio.create_task(_sweep_stale_turns(services), name="sweep-stale-turns"),
+    ]
+    try:
+        yield
+    finally:
+        services.draining = True
+        unfinished = await services.turns.drain(settings.shutdown_grace_seconds)
+        if unfinished:
+            log.warning("shutdown_turns_unfinished", count=unfinished)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await services.close()
+        log.info("stopped")
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the ASGI application (no I/O until the lifespan starts)."""
+    settings = settings or (services.settings if services else get_settings())
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="qna-agent",
+        version=__version__,
+        summary="Question answering over your documents, with citations.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.services = services or build_services(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(chats.router)
+    app.include_router(messages.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
