@@ -36,7 +36,12 @@ _TABLES = ("messages", "chats", "kb_chunks", "kb_documents", "alembic_version")
 # Settings come from the tests alone, never from a developer's environment or .env file.
 for _name in list(os.environ):
     if _name.startswith(("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_")) or _name in {
-        "KNOWLEDGE_DIR", "SECRETS_DIR", "ENVIRONMENT", "PORT", "HOST"}:
+        "KNOWLEDGE_DIR",
+        "SECRETS_DIR",
+        "ENVIRONMENT",
+        "PORT",
+        "HOST",
+    }:
         del os.environ[_name]
 
 
@@ -115,7 +120,7 @@ def make_settings(tmp_path: Path, backend: str = "sqlite", **overrides: Any) -> 
         values["database_url"] = postgres_url()
         values["database_schema"] = PG_SCHEMA
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

@@ -159,12 +159,20 @@ class FakeLLM:
             arguments = json.dumps(args)
             half = len(arguments) // 2
             yield chunk(
-                {"tool_calls": [{"index": index, "id": f"call_{self._calls}_{index}",
-                                 "type": "function",
-                                 "function": {"name": name, "arguments": arguments[:half]}}]}
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": f"call_{self._calls}_{index}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": arguments[:half]},
+                        }
+                    ]
+                }
             )
-            yield chunk({"tool_calls": [{"index": index,
-                                         "function": {"arguments": arguments[half:]}}]})
+            yield chunk(
+                {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}
+            )
         yield chunk({}, "tool_calls" if reply.tool_calls else "stop")
         if include_usage:
             usage = {

@@ -40,7 +40,11 @@ async def test_unknown_chat_is_a_404_problem(client: httpx.AsyncClient) -> None:
         ("GET", f"/chats/{missing}/messages"),
         ("POST", f"/chats/{missing}/messages"),
     ]:
-        body = {"content": "hi"} if method == "POST" else ({"title": "x"} if method == "PATCH" else None)
+        body = (
+            {"content": "hi"}
+            if method == "POST"
+            else ({"title": "x"} if method == "PATCH" else None)
+        )
         response = await client.request(method, url, json=body)
         assert response.status_code == 404, (method, url, response.text)
         assert response.headers["content-type"].startswith(PROBLEM)

@@ -74,7 +74,7 @@ async def sync_directory(
                 KbDocument.source == SOURCE_DIRECTORY
             )
         )
-        known = {path: content_hash for path, content_hash in rows.all()}
+        known: dict[str, str] = {row.path: row.content_hash for row in rows}
     for source in sources:
         try:
             data = await asyncio.to_thread(source.absolute.read_bytes)

@@ -31,8 +31,11 @@ _INTENT_WORDS = frozenset({"long", "soon", "quickly", "fast", "much", "cost", "p
 _INTENTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (
         re.compile(r"\bhow (long|soon|quickly|fast)\b|\bhow many (days|weeks|hours)\b", re.I),
-        re.compile(r"\b\d+(?:[-–]\d+)?(?:\s|-)(?:business |working )?"
-                   r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.I),
+        re.compile(
+            r"\b\d+(?:[-–]\d+)?(?:\s|-)(?:business |working )?"
+            r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b",
+            re.I,
+        ),
     ),
     (
         re.compile(r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge", re.I),
@@ -40,8 +43,11 @@ _INTENTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     ),
     (
         re.compile(r"\bwhen\b|\bwhat time\b|\bhours\b", re.I),
-        re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
-                   r"\b\d+\s(?:business |working )?(?:days?|hours?)\b", re.I),
+        re.compile(
+            r"\b\d{1,2}[:.]\d{2}\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|"
+            r"\b\d+\s(?:business |working )?(?:days?|hours?)\b",
+            re.I,
+        ),
     ),
 )
 INTENT_BONUS = 0.25
@@ -114,11 +120,12 @@ def compose_answer(question: str, results: list[dict[str, object]], min_overlap:
     if best.overlap < min_overlap:
         return DONT_KNOW
     floor = max(min_overlap, best.overlap * 0.6)
-    chosen = [best] + sorted(
+    supporting = sorted(
         (c for c in candidates if c is not best and c.overlap >= floor),
         key=lambda c: (-c.overlap, c.rank, c.order),
     )[: MAX_SENTENCES - 1]
-    chosen.sort(key=lambda c: (c.rank, c.order))
+    # The best sentence leads; the others follow in document order.
+    chosen = [best, *sorted(supporting, key=lambda c: (c.rank, c.order))]
     seen: set[str] = set()
     parts = []
     for candidate in chosen:

@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and PyPI:
+#   make run    create the environment from uv.lock, migrate, index the examples, serve :8000
+#   make test   the same environment, then the whole test suite (offline)
+# uv is used if it is on PATH; otherwise it is installed into .tools/ with pip.
+
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+UV_RUN := $(UV) run --frozen --no-sync
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt check clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+run: .venv/.synced ## Serve the API on http://127.0.0.1:8000 (docs at /docs)
+	$(UV_RUN) qna-agent serve
+
+test: .venv/.synced ## Run the whole test suite
+	$(UV_RUN) pytest $(PYTEST_ARGS)
+
+lint: .venv/.synced ## ruff, ruff format --check, mypy --strict
+	$(UV_RUN) ruff check src tests
+	$(UV_RUN) ruff format --check src tests
+	$(UV_RUN) mypy
+
+fmt: .venv/.synced ## Format and fix what ruff can
+	$(UV_RUN) ruff check --fix src tests
+	$(UV_RUN) ruff format src tests
+
+check: lint test ## Everything CI runs on the code
+
+clean: ## Remove the environments and local data
+	rm -rf .venv .tools data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,61 @@
+"""The `qna-agent` command line: one module per command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qna_agent import __version__
+from qna_agent.cli import config, db, kb
+from qna_agent.cli.common import out, settings_or_exit
+
+app = typer.Typer(
+    name="qna-agent",
+    help="A question-answering agent service: chat API with cited answers from your documents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(kb.app, name="kb")
+app.add_typer(config.app, name="config")
+
+
+@app.command()
+def version() -> None:
+    """Print the version.
+
+    Example: qna-agent version
+    """
+    out.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default: HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API (migrates first in development).
+
+    Example: qna-agent serve --port 8000
+    """
+    import uvicorn
+
+    settings = settings_or_exit()
+    uvicorn.run(
+        "qna_agent.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,74 @@
+"""Chunking keeps headings, line spans and code blocks whole."""
+
+from __future__ import annotations
+
+from qna_agent.knowledge.chunking import chunk_markdown, chunk_text, markdown_title
+
+DOC = """# Guide
+
+Intro paragraph.
+
+## Install
+
+Step one is easy.
+
+```bash
+# not a heading
+pip install thing
+```
+
+### Details
+
+More words here.
+"""
+
+
+def test_headings_become_paths_and_lines_are_kept() -> None:
+    chunks = chunk_markdown(DOC, size=1000, overlap=0)
+    assert [c.heading for c in chunks] == ["Guide", "Guide > Install", "Guide > Install > Details"]
+    install = chunks[1]
+    assert "# not a heading" in install.content
+    assert (install.start_line, install.end_line) == (7, 12)
+    lines = DOC.splitlines()
+    assert lines[install.start_line - 1] == "Step one is easy."
+    assert lines[install.end_line - 1] == "```"
+
+
+def test_code_block_is_never_cut() -> None:
+    code = "```python\n" + "\n".join(f"x{i} = {i}" for i in range(60)) + "\n```"
+    doc = f"# T\n\nbefore\n\n{code}\n\nafter"
+    chunks = chunk_markdown(doc, size=200, overlap=0)
+    holding = [c for c in chunks if "x0 = 0" in c.content]
+    assert len(holding) == 1
+    assert "x59 = 59" in holding[0].content
+
+
+def test_long_sections_split_with_overlap() -> None:
+    paragraphs = [f"Paragraph {i} " + "word " * 30 for i in range(10)]
+    doc = "# Big\n\n" + "\n\n".join(paragraphs)
+    chunks = chunk_markdown(doc, size=400, overlap=200)
+    assert len(chunks) > 3
+    assert all(len(c.content) <= 400 for c in chunks)
+    for previous, current in zip(chunks, chunks[1:], strict=False):
+        assert previous.content.split("\n\n")[-1] == current.content.split("\n\n")[0]
+    text = "\n\n".join(c.content for c in chunks)
+    assert all(p.strip() in text for p in paragraphs)
+
+
+def test_heading_levels_reset() -> None:
+    doc = "# A\n\n## B\n\nb\n\n## C\n\nc\n\n# D\n\nd\n"
+    assert [c.heading for c in chunk_markdown(doc, size=500, overlap=0)] == ["A > B", "A > C", "D"]
+
+
+def test_plain_text_and_titles() -> None:
+    chunks = chunk_text("# not a heading\n\nsecond para", size=500, overlap=0, heading="Notes")
+    assert [c.heading for c in chunks] == ["Notes"]
+    assert "# not a heading" in chunks[0].content
+    assert markdown_title("```\n# no\n```\n# Yes\n", "fallback") == "Yes"
+    assert markdown_title("no heading", "fallback") == "fallback"
+
+
+def test_empty_and_oversized_sentence() -> None:
+    assert chunk_markdown("", size=500, overlap=0) == []
+    chunks = chunk_markdown("# T\n\n" + "x" * 1300, size=500, overlap=0)
+    assert [len(c.content) for c in chunks] == [500, 500, 300]
