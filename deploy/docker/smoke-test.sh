@@ -10,7 +10,9 @@
 #   sudo deploy/docker/smoke-test.sh          (root, podman; see deploy/docker/README.md)
 #
 # Env: IMAGE (default localhost/qna-agent:smoke), SMOKE_PORT (default 18000),
-#      KEEP_IMAGE=1 keeps the built image. If python:3.12-slim cannot be pulled
+#      KEEP_IMAGE=1 keeps the built image, SKIP_BUILD=1 reuses IMAGE as it is,
+#      SMOKE_DATABASE_URL=postgresql+asyncpg://... runs migrations and the server
+#      against that (empty, scratch) PostgreSQL database instead of SQLite. If python:3.12-slim cannot be pulled
 #      and is not in podman's store, a local TEST STAND-IN is built first by
 #      make-base-image.sh (never use that image for a release).
 set -euo pipefail
@@ -49,7 +51,7 @@ cleanup() {
   set +e
   podman rm -f -t 0 "$name" >/dev/null 2>&1
   podman rm -f -t 0 "$name-migrate" >/dev/null 2>&1
-  podman volume rm -f "$volume" >/dev/null 2>&1
+  podman volume rm -f "$volume" "$volume-kb" >/dev/null 2>&1
   [[ -n "${KEEP_IMAGE:-}" ]] || podman rmi -f "$IMAGE" >/dev/null 2>&1
   rm -rf "$PODMAN_CONF_DIR"
 }
@@ -69,14 +71,20 @@ if ! podman image exists "$BASE_IMAGE"; then
 fi
 
 # --- build --------------------------------------------------------------------
-log "building $IMAGE"
 t0=$SECONDS
-# --format docker keeps HEALTHCHECK (the OCI format has no such field).
-podman build --pull=never --network host --format docker \
-  --build-arg "REVISION=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
-  --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  -f "$here/Dockerfile" -t "$IMAGE" "$repo" >"$PODMAN_CONF_DIR/build.log" 2>&1 \
-  || { tail -40 "$PODMAN_CONF_DIR/build.log"; fail "image build"; }
+if [[ -n "${SKIP_BUILD:-}" ]]; then
+  log "SKIP_BUILD: using $IMAGE as it is"
+  podman image exists "$IMAGE" || fail "$IMAGE does not exist"
+  KEEP_IMAGE=1
+else
+  log "building $IMAGE"
+  # --format docker keeps HEALTHCHECK (the OCI format has no such field).
+  podman build --pull=never --network host --format docker \
+    --build-arg "REVISION=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -f "$here/Dockerfile" -t "$IMAGE" "$repo" >"$PODMAN_CONF_DIR/build.log" 2>&1 \
+    || { tail -40 "$PODMAN_CONF_DIR/build.log"; fail "image build"; }
+fi
 build_seconds=$((SECONDS - t0))
 log "built in ${build_seconds}s ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
 
@@ -86,15 +94,48 @@ podman image inspect --format '{{json .Config.ExposedPorts}}' "$IMAGE" | grep -q
   || fail "image does not EXPOSE 8000"
 
 # As in Kubernetes: nothing writable but /tmp (tmpfs) and the data volume.
-run_flags=(
+secure_flags=(
   --read-only --read-only-tmpfs=false
   --tmpfs "/tmp:rw,size=64m,mode=1777"
-  -v "$volume:/var/lib/qna-agent"
   --user "$APP_USER"
   --cap-drop ALL --security-opt no-new-privileges
   -e "PORT=$PORT" -e LLM_PROVIDER=extractive
 )
+run_flags=("${secure_flags[@]}" -v "$volume:/var/lib/qna-agent")
+if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
+  log "database: ${SMOKE_DATABASE_URL%%://*}://... (SMOKE_DATABASE_URL)"
+  run_flags+=(-e "DATABASE_URL=$SMOKE_DATABASE_URL")
+fi
 podman volume create "$volume" >/dev/null
+
+# --- a knowledge base mounted the way Kubernetes mounts a ConfigMap --------------------
+# (files are symlinks into a hidden, timestamped ..data directory): the documents of
+# deploy/k8s/base/knowledge must each be indexed once, the hidden entries not at all.
+log "kb sync on a ConfigMap-style mount"
+kb_dir="$PODMAN_CONF_DIR/configmap-kb"
+stamp_dir="..2026_01_01_00_00_00.000000001"
+mkdir -p "$kb_dir/$stamp_dir"
+cp "$repo"/deploy/k8s/base/knowledge/* "$kb_dir/$stamp_dir/"
+ln -s "$stamp_dir" "$kb_dir/..data"
+for doc in "$kb_dir/$stamp_dir"/*; do ln -s "..data/$(basename "$doc")" "$kb_dir/$(basename "$doc")"; done
+chmod -R a+rX "$kb_dir"
+podman volume create "$volume-kb" >/dev/null
+podman run --rm --no-healthcheck "${secure_flags[@]}" -v "$volume-kb:/var/lib/qna-agent" \
+  -v "$kb_dir:/app/knowledge:ro" -e DB_AUTO_MIGRATE=true "$IMAGE" qna-agent kb sync --json \
+  >"$PODMAN_CONF_DIR/kb.json" 2>"$PODMAN_CONF_DIR/kb.log" \
+  || { cat "$PODMAN_CONF_DIR/kb.log"; fail "kb sync on the ConfigMap-style mount"; }
+podman volume rm -f "$volume-kb" >/dev/null
+python3 - "$PODMAN_CONF_DIR/kb.json" "$repo/deploy/k8s/base/knowledge" <<'PY' \
+  || fail "kb sync report: $(cat "$PODMAN_CONF_DIR/kb.json")"
+import json, os, sys
+text = open(sys.argv[1]).read()
+# The report is the JSON document on stdout (skip any log line printed before it).
+report = json.loads(text[text.index("\n{") + 1:] if not text.startswith("{") else text)
+want = sorted(os.listdir(sys.argv[2]))
+assert sorted(report["added"]) == want, f"added {report['added']}, want {want}"
+assert not report["skipped"], report["skipped"]
+print(f"  indexed {len(want)} documents, nothing hidden or skipped")
+PY
 
 # --- migrations, as the Kubernetes Job / compose service runs them -------------
 log "qna-agent db upgrade"
@@ -196,7 +237,8 @@ exit_code="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
 # uvicorn re-raises SIGTERM after its graceful shutdown, so 143 (128+15) is a clean
 # stop as much as 0 is; the log line proves the drain ran rather than a kill.
 [[ "$exit_code" == "0" || "$exit_code" == "143" ]] || fail "exit code $exit_code after SIGTERM"
-podman logs "$name" 2>&1 | grep -q '"Application shutdown complete."' \
+podman logs "$name" >"$PODMAN_CONF_DIR/app.log" 2>&1
+grep -q '"Application shutdown complete."' "$PODMAN_CONF_DIR/app.log" \
   || fail "no 'Application shutdown complete.' in the logs: not a graceful shutdown"
 log "stopped gracefully in ${stop_seconds}s (exit $exit_code, shutdown complete)"
 
