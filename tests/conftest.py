@@ -87,7 +87,9 @@ def _in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 async def _reset_postgres(url: str, schema: str) -> None:
-    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    engine = create_async_engine(
+        url, connect_args={"server_settings": {"search_path": f"{schema}, public"}}
+    )
     try:
         async with engine.begin() as conn:
             exists = await conn.scalar(
@@ -154,12 +156,14 @@ async def running_app(
     services = build_services(settings, model=model)
     app = create_app(services=services)
     async with app.router.lifespan_context(app):
-        for _ in range(1000):
+        # The first test of a run embeds every example passage (later ones reuse the vectors);
+        # on a busy 2-core machine that can take a while.
+        for _ in range(9000):
             if services.knowledge.loaded:
                 break
             await asyncio.sleep(0.01)
         else:
-            raise AssertionError("the knowledge base was not indexed within 10 s")
+            raise AssertionError("the knowledge base was not indexed within 90 s")
         yield app, services
 
 

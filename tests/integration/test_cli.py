@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qna_agent.cli import app
+from qna_agent.db.migrate import head_revisions
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -26,7 +27,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_db_upgrade_kb_sync_search_and_stats(env: Path) -> None:
     upgraded = runner.invoke(app, ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "0001" in upgraded.output
+    assert f"database at revision {max(head_revisions())}" in upgraded.output
     synced = runner.invoke(app, ["kb", "sync"])
     assert synced.exit_code == 0, synced.output
     assert "10 added" in synced.output
@@ -90,3 +91,18 @@ def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0
     assert result.output.strip()
+
+
+def test_kb_ingest_uploads_and_reports_skips(env: Path) -> None:
+    docs = env / "docs"
+    docs.mkdir()
+    (docs / "faq.md").write_text("# FAQ\n\nThe walrus desk opens at nine.\n")
+    (docs / "logo.png").write_bytes(b"\x89PNG")
+    result = runner.invoke(app, ["kb", "ingest", str(docs), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"uploads/faq.md"' in result.output
+    assert "unsupported file type" in result.output
+    found = runner.invoke(app, ["kb", "search", "walrus desk", "--json"])
+    assert "uploads/faq.md" in found.output
+    missing = runner.invoke(app, ["kb", "ingest", str(env / "nope")])
+    assert missing.exit_code == 1

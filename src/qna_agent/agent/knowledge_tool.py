@@ -43,6 +43,7 @@ def knowledge_search_tool(knowledge: KnowledgeBase, default_top_k: int) -> ToolF
                     score=hit.score,
                     start_line=hit.start_line,
                     end_line=hit.end_line,
+                    chunk_id=hit.chunk_id,
                 )
             )
             results.append(

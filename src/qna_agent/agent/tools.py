@@ -48,6 +48,7 @@ class ToolContext:
                 score=citation.score,
                 start_line=citation.start_line,
                 end_line=citation.end_line,
+                chunk_id=citation.chunk_id,
             )
         )
         return ref

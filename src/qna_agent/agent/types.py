@@ -79,6 +79,7 @@ class Citation:
     score: float
     start_line: int | None = None
     end_line: int | None = None
+    chunk_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

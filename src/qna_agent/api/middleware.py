@@ -43,17 +43,32 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies larger than `max_bytes` with a 413 problem, before parsing."""
+    """Refuse request bodies larger than `max_bytes` with a 413 problem, before parsing.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `large_paths` maps exact paths (uploads) to their own, larger limit; those bodies are
+    passed through unbuffered and the endpoint enforces its limit while reading.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, large_paths: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.large_paths = large_paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        large = self.large_paths.get(scope["path"])
+        if large is not None:
+            # Allow multipart framing around the file itself.
+            if declared is not None and (not declared.isdigit() or int(declared) > large + 65536):
+                await self._refuse(send, large)
+                return
+            await self.app(scope, receive, send)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return
@@ -84,13 +99,13 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int | None = None) -> None:
         body = json.dumps(
             {
                 "type": "about:blank",
                 "title": "Content Too Large",
                 "status": 413,
-                "detail": f"request body larger than {self.max_bytes} bytes",
+                "detail": f"request body larger than {limit or self.max_bytes} bytes",
                 "code": "payload_too_large",
             }
         ).encode()

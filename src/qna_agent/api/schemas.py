@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qna_agent.chat.models import Chat, Message
+from qna_agent.knowledge.models import KbChunk, KbDocument
+from qna_agent.knowledge.search import SearchHit
 
 _EXAMPLE_CHAT_ID = "0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01"
 _EXAMPLE_MESSAGE_ID = "0193a5f2-8d40-7c11-a0b2-3c4d5e6f7a8b"
@@ -88,6 +90,7 @@ class CitationOut(BaseModel):
     score: float
     start_line: int | None = None
     end_line: int | None = None
+    chunk_id: int | None = Field(None, description="Open it at `GET /kb/chunks/{chunk_id}`.")
 
 
 class ToolCallOut(BaseModel):
@@ -251,3 +254,107 @@ class HealthOut(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, CheckOut] = Field(default_factory=dict)
+
+
+class DocumentOut(BaseModel):
+    """A document of the knowledge base."""
+
+    id: uuid.UUID
+    path: str = Field(description="Relative to KNOWLEDGE_DIR, or `uploads/<name>`.")
+    title: str
+    source: Literal["directory", "upload"]
+    media_type: str
+    size_bytes: int
+    chunk_count: int
+    content_hash: str = Field(description="sha256 of the file; unchanged files are not re-indexed.")
+    indexed_at: datetime
+
+    @classmethod
+    def of(cls, document: KbDocument) -> DocumentOut:
+        """The public view of a document row."""
+        return cls(
+            id=document.id,
+            path=document.path,
+            title=document.title,
+            source=document.source,
+            media_type=document.media_type,
+            size_bytes=document.size_bytes,
+            chunk_count=document.chunk_count,
+            content_hash=document.content_hash,
+            indexed_at=document.indexed_at,
+        )
+
+
+class DocumentPage(BaseModel):
+    """A page of documents."""
+
+    data: list[DocumentOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class ChunkOut(BaseModel):
+    """A passage (what a citation opens). For PDFs the line numbers are page numbers."""
+
+    chunk_id: int
+    document_id: uuid.UUID
+    source: str
+    title: str
+    heading: str
+    content: str
+    start_line: int
+    end_line: int
+
+    @classmethod
+    def of(cls, chunk: KbChunk, document: KbDocument) -> ChunkOut:
+        """The public view of a chunk row."""
+        return cls(
+            chunk_id=chunk.id,
+            document_id=document.id,
+            source=document.path,
+            title=document.title,
+            heading=chunk.heading,
+            content=chunk.content,
+            start_line=chunk.start_line,
+            end_line=chunk.end_line,
+        )
+
+
+class SearchResultOut(BaseModel):
+    """One passage found by a search."""
+
+    chunk_id: int
+    document_id: uuid.UUID
+    source: str
+    title: str
+    heading: str
+    snippet: str
+    score: float = Field(description="Reciprocal-rank-fusion score.")
+    lexical_score: float | None = Field(description="BM25 score, if lexically matched.")
+    vector_score: float | None = Field(description="Cosine similarity, if densely matched.")
+    start_line: int
+    end_line: int
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> SearchResultOut:
+        """The public view of a search hit."""
+        return cls(
+            chunk_id=hit.chunk_id,
+            document_id=uuid.UUID(hit.document_id),
+            source=hit.path,
+            title=hit.title,
+            heading=hit.heading,
+            snippet=hit.snippet,
+            score=hit.score,
+            lexical_score=hit.lexical_score,
+            vector_score=hit.vector_score,
+            start_line=hit.start_line,
+            end_line=hit.end_line,
+        )
+
+
+class SearchOut(BaseModel):
+    """Search results, best first."""
+
+    query: str
+    results: list[SearchResultOut]

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from qna_agent.config import Settings, SettingsError, load_settings
+from qna_agent.observability.logging import configure_logging
 
 T = TypeVar("T")
 
@@ -18,15 +19,20 @@ err = Console(stderr=True)
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+# --- web page & CLI: exit codes of the commands that talk to a server (docs/cli.md) ---
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
     """The settings, or exit 2 with one line naming the wrong variable."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_CONFIG) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def run(factory: Callable[[], Awaitable[T]]) -> T:

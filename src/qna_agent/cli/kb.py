@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
-from qna_agent.cli.common import out, run, settings_or_exit, with_services
+from qna_agent.cli.common import (
+    EXIT_FAILURE,
+    err,
+    out,
+    run,
+    settings_or_exit,
+    with_services,
+)
+from qna_agent.errors import QnaError
 
 app = typer.Typer(help="Knowledge base: index and search documents.", no_args_is_help=True)
 
@@ -24,7 +34,12 @@ def sync(
     settings = settings_or_exit()
 
     async def work(services: Any) -> Any:
-        return await services.knowledge.sync()
+        await services.knowledge.open()
+        with Progress(console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task("indexing", total=None)
+            return await services.knowledge.sync(
+                lambda path: progress.update(task, description=path, advance=1)
+            )
 
     report = run(lambda: with_services(settings, work))
     if as_json:
@@ -49,6 +64,56 @@ def sync(
         out.print(f"  skipped {path}: {reason}", highlight=False)
 
 
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to upload.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Store and index documents in the database (like POST /kb/documents), from the shell.
+
+    Example: qna-agent kb ingest ./manuals/*.pdf
+    """
+    settings = settings_or_exit()
+    files = sorted(
+        {f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
+    )
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        err.print(f"error: no such file or directory: {', '.join(missing)}")
+        raise typer.Exit(EXIT_FAILURE)
+
+    async def work(services: Any) -> dict[str, list[Any]]:
+        report: dict[str, list[Any]] = {"added": [], "replaced": [], "skipped": []}
+        await services.knowledge.open()
+        with Progress(console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for file in files:
+                progress.update(task, description=file.name)
+                try:
+                    document, created = await services.knowledge.upload(
+                        file.name, file.read_bytes()
+                    )
+                except QnaError as exc:
+                    report["skipped"].append({"path": str(file), "reason": exc.detail})
+                else:
+                    report["added" if created else "replaced"].append(document.path)
+                progress.advance(task)
+        return report
+
+    report = run(lambda: with_services(settings, work))
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(
+            f"{len(report['added'])} added, {len(report['replaced'])} replaced, "
+            f"{len(report['skipped'])} skipped"
+        )
+        for item in report["skipped"]:
+            out.print(f"  skipped {item['path']}: {item['reason']}", highlight=False)
+    if report["skipped"] and not (report["added"] or report["replaced"]):
+        raise typer.Exit(EXIT_FAILURE)
+
+
 @app.command("search")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
@@ -62,6 +127,7 @@ def search(
     settings = settings_or_exit()
 
     async def work(services: Any) -> Any:
+        await services.knowledge.open()
         return await services.knowledge.search(query, top_k)
 
     hits = run(lambda: with_services(settings, work))

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qna_agent.knowledge.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
+from qna_agent.knowledge.parsers import ParseError, html_to_markdown, pdf_pages
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
-SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+MEDIA_TYPES = {
+    **dict.fromkeys(MARKDOWN_SUFFIXES, "text/markdown"),
+    **dict.fromkeys(TEXT_SUFFIXES, "text/plain"),
+    **dict.fromkeys(HTML_SUFFIXES, "text/html"),
+    **dict.fromkeys(PDF_SUFFIXES, "application/pdf"),
+}
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 16
 
@@ -75,23 +84,56 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def media_type_of(path: str) -> str | None:
+    """The media type a path's suffix stands for, if supported."""
+    return MEDIA_TYPES.get(Path(path).suffix.lower())
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableDocument(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _pdf_chunks(data: bytes, stem: str, size: int, overlap: int) -> tuple[str, list[Chunk]]:
+    if not data.startswith(b"%PDF-"):
+        raise UnreadableDocument("not a PDF file (no %PDF- header)")
+    try:
+        pages = pdf_pages(data)
+    except ParseError as exc:
+        raise UnreadableDocument(str(exc)) from None
+    chunks: list[Chunk] = []
+    for number, page in enumerate(pages, start=1):
+        for chunk in chunk_text(
+            page, size=size, overlap=overlap, heading=f"{stem} > page {number}"
+        ):
+            # For PDFs the span is in pages: a citation points to the page.
+            chunks.append(Chunk(chunk.heading, chunk.content, number, number))
+    return stem, chunks
+
+
 def parse_document(
     path: str, data: bytes, *, chunk_chars: int, overlap_chars: int
 ) -> ParsedDocument:
     """Decode and chunk one document; raises UnreadableDocument with a reason."""
     if len(data) > MAX_FILE_BYTES:
         raise UnreadableDocument(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableDocument(f"not UTF-8 text (byte {exc.start})") from None
+    suffix = Path(path).suffix.lower()
     stem = Path(path).stem.replace("-", " ").replace("_", " ").strip().capitalize() or path
-    if Path(path).suffix.lower() in MARKDOWN_SUFFIXES:
+    if suffix in PDF_SUFFIXES:
+        title, chunks = _pdf_chunks(data, stem, chunk_chars, overlap_chars)
+    elif suffix in HTML_SUFFIXES:
+        markdown, html_title = html_to_markdown(_decode(data))
+        title = html_title or markdown_title(markdown, stem)
+        chunks = chunk_markdown(markdown, size=chunk_chars, overlap=overlap_chars)
+    elif suffix in MARKDOWN_SUFFIXES:
+        text = _decode(data)
         title = markdown_title(text, stem)
         chunks = chunk_markdown(text, size=chunk_chars, overlap=overlap_chars)
     else:
         title = stem
-        chunks = chunk_text(text, size=chunk_chars, overlap=overlap_chars, heading=title)
+        chunks = chunk_text(_decode(data), size=chunk_chars, overlap=overlap_chars, heading=title)
     if not chunks:
         raise UnreadableDocument("no text")
     return ParsedDocument(path, title[:500], file_hash(data), len(data), chunks)

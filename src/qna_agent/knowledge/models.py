@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from qna_agent.db.base import Base, UTCDateTime, utcnow
 from qna_agent.db.ids import uuid7
 
 SOURCE_DIRECTORY = "directory"
 """Documents found in KNOWLEDGE_DIR; a re-scan removes them when their file goes away."""
+SOURCE_UPLOAD = "upload"
+"""Documents uploaded through the API; their bytes are kept in `data` (durable, re-indexable)."""
 
 
 class KbDocument(Base):
@@ -28,10 +30,19 @@ class KbDocument(Base):
     size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
     chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Embedder and chunking the chunks were made with; a change re-indexes the document.
+    index_params: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False, default="text/markdown")
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
 
 
 class KbChunk(Base):
-    """A passage of a document with the heading path and lines it came from."""
+    """A passage of a document with the heading path and lines it came from.
+
+    Its embedding lives in an `embedding` column the ORM does not map (a BLOB of float32 on
+    SQLite, a pgvector `vector` on PostgreSQL); knowledge/vectors_store.py reads and writes it.
+    For PDF documents `start_line`/`end_line` are page numbers.
+    """
 
     __tablename__ = "kb_chunks"
     __table_args__ = (Index("ix_kb_chunks_document_id", "document_id"),)

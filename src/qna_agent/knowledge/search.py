@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from qna_agent.knowledge.hybrid import Fused
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # "how long", "how much"...: the second word asks for a kind of answer, it is not a topic.
@@ -161,15 +164,23 @@ STOPWORDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One passage found by a search, with what a citation needs."""
+    """One passage found by a search, with what a citation needs.
+
+    `score` is the fused (reciprocal rank fusion) score; `lexical_score` (BM25, higher is
+    better) and `vector_score` (cosine similarity) are each None when that retriever did not
+    return the passage among its candidates.
+    """
 
     chunk_id: int
+    document_id: str
     path: str
     title: str
     heading: str
     content: str
     snippet: str
     score: float
+    lexical_score: float | None
+    vector_score: float | None
     start_line: int
     end_line: int
 
@@ -207,11 +218,8 @@ def make_snippet(content: str, terms: list[str], limit: int = SNIPPET_CHARS) -> 
 
 _SQLITE_SQL = text(
     """
-    SELECT c.id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line,
-           -bm25(kb_chunks_fts, 2.0, 1.0) AS score
+    SELECT rowid AS id, -bm25(kb_chunks_fts, 2.0, 1.0) AS score
     FROM kb_chunks_fts
-    JOIN kb_chunks AS c ON c.id = kb_chunks_fts.rowid
-    JOIN kb_documents AS d ON d.id = c.document_id
     WHERE kb_chunks_fts MATCH :match
     ORDER BY bm25(kb_chunks_fts, 2.0, 1.0)
     LIMIT :limit
@@ -220,21 +228,88 @@ _SQLITE_SQL = text(
 
 _POSTGRES_SQL = text(
     """
-    SELECT c.id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line,
-           ts_rank_cd(c.search_vector, q.query, 32) AS score
-    FROM kb_chunks AS c
-    JOIN kb_documents AS d ON d.id = c.document_id,
-         to_tsquery('english', :match) AS q(query)
+    SELECT c.id, ts_rank_cd(c.search_vector, q.query, 32) AS score
+    FROM kb_chunks AS c, to_tsquery('english', :match) AS q(query)
     WHERE c.search_vector @@ q.query
     ORDER BY score DESC, c.id
     LIMIT :limit
     """
 )
 
+_CHUNKS_SQL = text(
+    """
+    SELECT c.id, c.document_id, d.path, d.title, c.heading, c.content, c.start_line, c.end_line
+    FROM kb_chunks AS c JOIN kb_documents AS d ON d.id = c.document_id
+    WHERE c.id IN :ids
+    """
+).bindparams(bindparam("ids", expanding=True))
 
-async def lexical_search(session: AsyncSession, query: str, top_k: int) -> list[SearchHit]:
-    """The `top_k` passages that best match `query` by term statistics, best first."""
+
+async def _document_frequencies(
+    session: AsyncSession, terms: list[str], cache: dict[str, int]
+) -> dict[str, int]:
+    """How many chunks contain each term, in one round trip for the terms not cached."""
+    missing = [term for term in terms if term not in cache]
+    if missing:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        parts, params = [], {}
+        for index, term in enumerate(missing):
+            params[f"t{index}"] = term
+            params[f"m{index}"] = f'"{term}"' if sqlite else term
+            condition = (
+                f"kb_chunks_fts MATCH :m{index}"
+                if sqlite
+                else f"search_vector @@ to_tsquery('english', :m{index})"
+            )
+            table = "kb_chunks_fts" if sqlite else "kb_chunks"
+            parts.append(
+                f"SELECT :t{index} AS term, (SELECT count(*) FROM {table} WHERE {condition}) AS n"
+            )
+        rows = await session.execute(text(" UNION ALL ".join(parts)), params)
+        cache.update({str(row.term): int(row.n) for row in rows})
+    return {term: cache[term] for term in terms}
+
+
+def prune_common_terms(frequencies: dict[str, int], max_postings: int) -> list[str]:
+    """The rarest terms whose matches add up to at most `max_postings` (at least one term).
+
+    Ranking every chunk that contains a very common word is what makes an OR query slow on a
+    large index, and such words carry almost no weight in BM25 anyway (low IDF): this is the
+    same bet as a stop-word list, made from the index's own statistics.
+    """
+    kept: list[str] = []
+    total = 0
+    for term, count in sorted(frequencies.items(), key=lambda item: (item[1], item[0])):
+        if count == 0:
+            continue
+        if kept and total + count > max_postings:
+            break
+        kept.append(term)
+        total += count
+    return kept
+
+
+async def lexical_candidates(
+    session: AsyncSession,
+    query: str,
+    limit: int,
+    *,
+    df_cache: dict[str, int] | None = None,
+    total_chunks: int | None = None,
+    max_postings: int = 5000,
+) -> list[tuple[int, float]]:
+    """Chunk ids and BM25-style scores of the best lexical matches, best first.
+
+    With `df_cache` (document frequencies, valid for one index version), the most common
+    terms are left out once the query would rank more than `max_postings` matches. An index
+    too small for that to happen (`total_chunks`) skips the frequency look-up.
+    """
     terms = query_terms(query)
+    small = total_chunks is not None and total_chunks * len(terms) <= max_postings
+    if df_cache is not None and terms and not small:
+        terms = prune_common_terms(
+            await _document_frequencies(session, terms, df_cache), max_postings
+        )
     if not terms:
         return []
     if session.get_bind().dialect.name == "sqlite":
@@ -243,18 +318,36 @@ async def lexical_search(session: AsyncSession, query: str, top_k: int) -> list[
     else:
         statement = _POSTGRES_SQL
         match = " | ".join(terms)
-    rows = (await session.execute(statement, {"match": match, "limit": top_k})).all()
-    return [
-        SearchHit(
-            chunk_id=row.id,
-            path=row.path,
-            title=row.title,
-            heading=row.heading,
-            content=row.content,
-            snippet=make_snippet(row.content, terms),
-            score=round(float(row.score), 6),
-            start_line=row.start_line,
-            end_line=row.end_line,
+    rows = await session.execute(statement, {"match": match, "limit": limit})
+    return [(int(row.id), round(float(row.score), 6)) for row in rows]
+
+
+async def load_hits(session: AsyncSession, query: str, ranked: list[Fused]) -> list[SearchHit]:
+    """The passages of fused results, in the fused order, with snippets for `query`."""
+    if not ranked:
+        return []
+    rows = await session.execute(_CHUNKS_SQL, {"ids": [item.chunk_id for item in ranked]})
+    by_id = {row.id: row for row in rows}
+    terms = query_terms(query)
+    hits = []
+    for item in ranked:
+        row = by_id.get(item.chunk_id)
+        if row is None:  # deleted between the two queries
+            continue
+        hits.append(
+            SearchHit(
+                chunk_id=row.id,
+                document_id=str(uuid.UUID(str(row.document_id))),
+                path=row.path,
+                title=row.title,
+                heading=row.heading,
+                content=row.content,
+                snippet=make_snippet(row.content, terms),
+                score=item.score,
+                lexical_score=item.lexical_score,
+                vector_score=None if item.vector_score is None else round(item.vector_score, 6),
+                start_line=row.start_line,
+                end_line=row.end_line,
+            )
         )
-        for row in rows
-    ]
+    return hits

@@ -1,45 +1,114 @@
-"""The knowledge base as the rest of the service sees it: sync, search and state."""
+"""The knowledge base as the rest of the service sees it: sync, search, uploads and state.
+
+Search is hybrid: BM25 (SQLite FTS5 / PostgreSQL full text) and dense vectors (in-memory numpy
+on SQLite, pgvector HNSW on PostgreSQL), fused by reciprocal rank fusion. Results are cached by
+query and knowledge-base version, and the version changes with every index change, so a
+re-index never serves stale results.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
+from sqlalchemy import delete, func, select
 
 from qna_agent.db.engine import Database
-from qna_agent.knowledge.index import SyncReport, index_counts, sync_directory
-from qna_agent.knowledge.search import SearchHit, lexical_search
+from qna_agent.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from qna_agent.knowledge.embedding_cache import EmbeddingCache
+from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
+from qna_agent.knowledge.index import (
+    IndexSettings,
+    Progress,
+    SyncReport,
+    index_counts,
+    reindex_uploads,
+    store_document,
+    sync_directory,
+)
+from qna_agent.knowledge.loader import UnreadableDocument, media_type_of, parse_document
+from qna_agent.knowledge.models import SOURCE_UPLOAD, KbChunk, KbDocument
+from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
+from qna_agent.knowledge.vectors_store import (
+    MemoryVectorIndex,
+    ensure_pg_vector_index,
+    exact_scores,
+    load_sqlite_vectors,
+    pg_dense_search,
+)
 
 log = structlog.get_logger(__name__)
 
 MAX_TOP_K = 50
+UPLOAD_PREFIX = "uploads/"
 
 
 class KnowledgeBase:
-    """Searchable passages from the knowledge directory."""
+    """Searchable passages from the knowledge directory and uploads."""
 
     def __init__(
-        self, database: Database, *, directory: Path, chunk_chars: int, overlap_chars: int
+        self,
+        database: Database,
+        *,
+        directory: Path,
+        chunk_chars: int,
+        overlap_chars: int,
+        embeddings: EmbeddingCache | None = None,
+        candidates: int = 40,
+        rrf_k: int = 60,
+        min_vector_score: float = 0.2,
+        cache_size: int = 1024,
+        max_upload_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self._database = database
         self.directory = directory
-        self._chunk_chars = chunk_chars
-        self._overlap_chars = overlap_chars
+        self.embeddings = embeddings
+        self.index_settings = IndexSettings(chunk_chars, overlap_chars, embeddings)
+        self._candidates = candidates
+        self._rrf_k = rrf_k
+        self._min_vector_score = min_vector_score
+        self._cache: OrderedDict[tuple[str, int, int], list[SearchHit]] = OrderedDict()
+        self._cache_size = cache_size
+        self.max_upload_bytes = max_upload_bytes
+        self._vectors = MemoryVectorIndex(embeddings.dim) if embeddings else None
+        self._df_cache: dict[str, int] = {}  # term -> matching chunks, for this version
+        self._chunks: int | None = None  # chunks in the index, for this version
+        self.version = 0
         self.loaded = False
         self.last_sync: SyncReport | None = None
 
-    async def sync(self) -> SyncReport:
+    # --- state ---------------------------------------------------------------------------
+    async def _changed(self) -> None:
+        """The index changed: new version (drops cached results), reload in-memory vectors."""
+        self.version += 1
+        self._cache.clear()
+        self._df_cache.clear()
+        _, self._chunks = await self.counts()
+        if self._vectors is not None and self._database.is_sqlite:
+            async with self._database.sessions() as session:
+                ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
+            self._vectors.replace(ids, codes, scales)
+
+    async def open(self) -> None:
+        """Prepare vector search over what is already indexed (before or without a sync)."""
+        if self.embeddings is not None and not self._database.is_sqlite:
+            async with self._database.write_sessions.begin() as session:
+                await ensure_pg_vector_index(session, self.embeddings.dim)
+        await self._changed()
+
+    async def sync(self, progress: Progress | None = None) -> SyncReport:
         """Bring the index in step with the directory; marks the knowledge base loaded."""
         started = time.perf_counter()
         if not self.directory.is_dir():
             log.warning("knowledge_dir_missing", directory=str(self.directory))
-        report = await sync_directory(
-            self._database,
-            self.directory,
-            chunk_chars=self._chunk_chars,
-            overlap_chars=self._overlap_chars,
-        )
+        report = await sync_directory(self._database, self.directory, self.index_settings, progress)
+        report.changed.extend(await reindex_uploads(self._database, self.index_settings))
+        if report.touched or not self.loaded:
+            await self._changed()
         self.last_sync = report
         self.loaded = True
         log.info(
@@ -60,12 +129,145 @@ class KnowledgeBase:
         """Declare the existing index ready without a sync (sync disabled at start)."""
         self.loaded = True
 
+    # --- search ----------------------------------------------------------------------------
     async def search(self, query: str, top_k: int) -> list[SearchHit]:
-        """The best passages for `query`, best first."""
+        """The best passages for `query`, best first (hybrid when an embedder is set)."""
         top_k = max(1, min(top_k, MAX_TOP_K))
-        async with self._database.sessions() as session:
-            return await lexical_search(session, query, top_k)
+        key = (" ".join(query.lower().split()), top_k, self.version)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        hits = await self._search(query, top_k)
+        self._cache[key] = hits
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return hits
 
+    async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:
+        if self.embeddings is None or not query.strip():
+            return []
+        vector = await self.embeddings.embed_query(query)
+        if self._vectors is not None and self._database.is_sqlite:
+            candidates = self._vectors.search(vector, limit)
+            async with self._database.sessions() as session:
+                found = await exact_scores(session, [c for c, _ in candidates], vector)
+        else:
+            async with self._database.sessions() as session:
+                found = await pg_dense_search(session, vector, limit, self.embeddings.dim)
+        return [(chunk, score) for chunk, score in found if score >= self._min_vector_score]
+
+    async def _search(self, query: str, top_k: int) -> list[SearchHit]:
+        limit = max(self._candidates, top_k)
+        dense = await self._dense(query, limit)
+        async with self._database.sessions() as session:
+            lexical = await lexical_candidates(
+                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
+            )
+            fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
+            return await load_hits(session, query, fused)
+
+    async def search_modes(self, query: str, top_k: int) -> dict[str, list[str]]:
+        """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
+        limit = max(self._candidates, top_k)
+        async with self._database.sessions() as session:
+            lexical = await lexical_candidates(
+                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
+            )
+        dense = await self._dense(query, limit)
+        modes = {
+            "lexical": reciprocal_rank_fusion(lexical, [], k=self._rrf_k)[:top_k],
+            "dense": reciprocal_rank_fusion([], dense, k=self._rrf_k)[:top_k],
+            "hybrid": reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k],
+        }
+        out: dict[str, list[str]] = {}
+        async with self._database.sessions() as session:
+            for mode, ranked in modes.items():
+                out[mode] = [hit.path for hit in await load_hits(session, query, ranked)]
+        return out
+
+    # --- documents ---------------------------------------------------------------------------
     async def counts(self) -> tuple[int, int]:
         """Documents and chunks indexed."""
         return await index_counts(self._database)
+
+    async def list_documents(
+        self, *, limit: int, after: uuid.UUID | None
+    ) -> tuple[Sequence[KbDocument], bool]:
+        """Documents by id, and whether more follow."""
+        query = select(KbDocument).order_by(KbDocument.id).limit(limit + 1)
+        if after is not None:
+            query = query.where(KbDocument.id > after)
+        async with self._database.sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return rows[:limit], len(rows) > limit
+
+    async def get_document(self, document_id: uuid.UUID) -> KbDocument:
+        """One document, or NotFound."""
+        async with self._database.sessions() as session:
+            document = await session.get(KbDocument, document_id)
+        if document is None:
+            raise NotFound(f"document {document_id} not found", resource="document")
+        return document
+
+    async def get_chunk(self, chunk_id: int) -> tuple[KbChunk, KbDocument]:
+        """One passage and its document, or NotFound (chunk ids change on re-index)."""
+        async with self._database.sessions() as session:
+            chunk = await session.get(KbChunk, chunk_id)
+            document = await session.get(KbDocument, chunk.document_id) if chunk else None
+        if chunk is None or document is None:
+            raise NotFound(
+                f"passage {chunk_id} not found (it may have been re-indexed)", resource="chunk"
+            )
+        return chunk, document
+
+    async def upload(self, filename: str, data: bytes) -> tuple[KbDocument, bool]:
+        """Index an uploaded file, kept in the database; returns it and whether it is new."""
+        name = Path(filename.replace("\\", "/")).name.strip()
+        if not name or name.startswith("."):
+            raise InvalidInput("the file needs a name", field="file")
+        media_type = media_type_of(name)
+        if media_type is None:
+            raise InvalidInput(
+                f"unsupported file type {Path(name).suffix or '(none)'!r}; "
+                "upload .md, .markdown, .txt, .html, .htm or .pdf",
+                field="file",
+            )
+        if len(data) > self.max_upload_bytes:
+            raise PayloadTooLarge(f"file is larger than {self.max_upload_bytes} bytes")
+        path = UPLOAD_PREFIX + name
+        try:
+            parsed = parse_document(
+                path,
+                data,
+                chunk_chars=self.index_settings.chunk_chars,
+                overlap_chars=self.index_settings.overlap_chars,
+            )
+        except UnreadableDocument as exc:
+            raise InvalidInput(f"cannot index {name}: {exc}", field="file") from None
+        async with self._database.sessions() as session:
+            existed = await session.scalar(
+                select(func.count()).select_from(KbDocument).where(KbDocument.path == path)
+            )
+        document = await store_document(
+            self._database,
+            parsed,
+            self.index_settings,
+            source=SOURCE_UPLOAD,
+            media_type=media_type,
+            data=data,
+        )
+        await self._changed()
+        log.info("knowledge_document_uploaded", path=path, chunks=document.chunk_count)
+        return document, not existed
+
+    async def delete(self, document_id: uuid.UUID) -> None:
+        """Remove an uploaded document (directory documents follow their files)."""
+        document = await self.get_document(document_id)
+        if document.source != SOURCE_UPLOAD:
+            raise Conflict(
+                f"{document.path} comes from KNOWLEDGE_DIR; remove the file there and sync"
+            )
+        async with self._database.write_sessions.begin() as session:
+            await session.execute(delete(KbDocument).where(KbDocument.id == document_id))
+        await self._changed()

@@ -1,0 +1,113 @@
+"""`/kb`: the knowledge base's documents, passages and search (administration)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+
+from qna_agent.api.deps import KnowledgeDep
+from qna_agent.api.schemas import (
+    ChunkOut,
+    DocumentOut,
+    DocumentPage,
+    Problem,
+    SearchOut,
+    SearchResultOut,
+)
+from qna_agent.errors import PayloadTooLarge
+
+router = APIRouter(prefix="/kb", tags=["knowledge base"])
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such document.", "content": _PROBLEM}
+}
+UPLOAD_READ_CHUNK = 1024 * 1024
+
+
+@router.get("/documents", response_model=DocumentPage)
+async def list_documents(
+    knowledge: KnowledgeDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    after: Annotated[
+        uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
+    ] = None,
+) -> DocumentPage:
+    """Indexed documents with their chunk counts and when they were indexed."""
+    documents, has_more = await knowledge.list_documents(limit=limit, after=after)
+    data = [DocumentOut.of(document) for document in documents]
+    return DocumentPage(
+        data=data, has_more=has_more, next_cursor=str(data[-1].id) if has_more else None
+    )
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut, responses=NOT_FOUND)
+async def get_document(document_id: uuid.UUID, knowledge: KnowledgeDep) -> DocumentOut:
+    """One document."""
+    return DocumentOut.of(await knowledge.get_document(document_id))
+
+
+@router.post(
+    "/documents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+    responses={
+        200: {"model": DocumentOut, "description": "Replaced an upload of the same name."},
+        413: {"model": Problem, "description": "File too large.", "content": _PROBLEM},
+        422: {"model": Problem, "description": "Unsupported or unreadable.", "content": _PROBLEM},
+    },
+)
+async def upload_document(
+    knowledge: KnowledgeDep,
+    file: Annotated[UploadFile, File(description="A .md, .txt, .html or .pdf document.")],
+) -> JSONResponse:
+    """Upload a document: stored in the database and indexed at once."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(UPLOAD_READ_CHUNK):
+        size += len(chunk)
+        if size > knowledge.max_upload_bytes:
+            raise PayloadTooLarge(f"file is larger than {knowledge.max_upload_bytes} bytes")
+        chunks.append(chunk)
+    document, created = await knowledge.upload(file.filename or "", b"".join(chunks))
+    return JSONResponse(
+        DocumentOut.of(document).model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+@router.delete(
+    "/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "Comes from KNOWLEDGE_DIR.", "content": _PROBLEM},
+    },
+)
+async def delete_document(document_id: uuid.UUID, knowledge: KnowledgeDep) -> Response:
+    """Delete an uploaded document (files of KNOWLEDGE_DIR are removed there)."""
+    await knowledge.delete(document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses=NOT_FOUND)
+async def get_chunk(
+    chunk_id: Annotated[int, Path(ge=1, le=2**62)], knowledge: KnowledgeDep
+) -> ChunkOut:
+    """One passage, as a citation points to it."""
+    chunk, document = await knowledge.get_chunk(chunk_id)
+    return ChunkOut.of(chunk, document)
+
+
+@router.get("/search", response_model=SearchOut)
+async def search(
+    knowledge: KnowledgeDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
+    top_k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 5,
+) -> SearchOut:
+    """The same hybrid search the agent uses, with both retrievers' scores."""
+    hits = await knowledge.search(q, top_k)
+    return SearchOut(query=q, results=[SearchResultOut.of(hit) for hit in hits])
