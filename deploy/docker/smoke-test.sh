@@ -210,6 +210,11 @@ print(f"  answer: {content[:160]!r}")
 print(f"  citations: {len(citations)}")
 PY
 
+# --- memory: the Kubernetes limit is 512Mi ---------------------------------------------
+rss_kib="$(podman exec "$name" sh -c 'cat /proc/[0-9]*/status 2>/dev/null' | awk '/^VmRSS:/{sum += $2} END {print sum}')"
+log "resident memory after a few turns: $((rss_kib / 1024)) MiB (limit 512Mi)"
+(( rss_kib < 460 * 1024 )) || fail "uses $((rss_kib / 1024)) MiB, too close to the 512Mi limit"
+
 # --- the same question as a Server-Sent Events stream ------------------------------
 log "streaming the answer (SSE)"
 curl -fsS -N --max-time 60 -X POST -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
