@@ -35,7 +35,9 @@ _TABLES = ("messages", "chats", "kb_chunks", "kb_documents", "alembic_version")
 
 # Settings come from the tests alone, never from a developer's environment or .env file.
 for _name in list(os.environ):
-    if _name.startswith(("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_")) or _name in {
+    if _name.startswith(
+        ("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_", "SQL_TOOL_", "STREAM_")
+    ) or _name in {
         "KNOWLEDGE_DIR",
         "SECRETS_DIR",
         "ENVIRONMENT",

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, knowledge, messages
+from qna_agent.api.routes import chats, health, knowledge, messages, openai_compat
 from qna_agent.api.routes import web as web_page  # --- web page ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(chats.router)
     app.include_router(messages.router)
     app.include_router(knowledge.router)
+    app.include_router(openai_compat.router)  # agent tools: the OpenAI-compatible front door
 
     web_page.install(app)  # --- web page: `/` and `/static` ---
 

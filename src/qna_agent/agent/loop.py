@@ -12,11 +12,19 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import structlog
 
+from qna_agent.agent.history import TextCounter, estimate_text_tokens, fit_to_budget
 from qna_agent.agent.model import ChatModel
-from qna_agent.agent.tools import ToolArgumentError, ToolContext, ToolOutput, ToolRegistry
+from qna_agent.agent.tools import (
+    ToolArgumentError,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    ToolRegistry,
+)
 from qna_agent.agent.types import (
     AgentEvent,
     AgentResult,
@@ -43,33 +51,62 @@ def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
     return [citation for citation in citations if citation.ref in used]
 
 
+@dataclass(slots=True)
+class UsageMeter:
+    """Usage of a turn so far, readable even when the turn fails or is cancelled midway."""
+
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+
+
 class Agent:
     """Runs turns of one model with one set of tools."""
 
     def __init__(
-        self, model: ChatModel, tools: ToolRegistry, *, system_prompt: str, max_steps: int
+        self,
+        model: ChatModel,
+        tools: ToolRegistry,
+        *,
+        system_prompt: str,
+        max_steps: int,
+        history_tokens: int | None = None,
+        count_tokens: TextCounter = estimate_text_tokens,
     ) -> None:
         self.model = model
         self.tools = tools
         self.system_prompt = system_prompt
         self.max_steps = max_steps
+        self.history_tokens = history_tokens
+        self.count_tokens = count_tokens
+
+    def _prompt(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if self.history_tokens is None:
+            return messages
+        return fit_to_budget(messages, self.history_tokens, self.count_tokens)
 
     async def run(
-        self, history: Sequence[ChatMessage], *, stream: bool = False
+        self,
+        history: Sequence[ChatMessage],
+        *,
+        stream: bool = False,
+        meter: UsageMeter | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        """Answer the last user message of `history`; yields events, the last an AgentResult."""
+        """Answer the last user message of `history`; yields events, the last an AgentResult.
+
+        `meter`, when given, is kept up to date with the usage of every model call."""
         messages = [ChatMessage("system", self.system_prompt), *history]
         context = ToolContext()
         records: list[ToolCallRecord] = []
-        usage = Usage()
+        meter = meter or UsageMeter()
         texts: list[str] = []
-        model_name = self.model.model
+        meter.model = meter.model or self.model.model
         for step in range(1, self.max_steps + 1):
             specs = self.tools.specs() if step < self.max_steps else []
             separator_needed = bool(texts)
             response: ModelResponse | None = None
+            prompt = self._prompt(messages)
             if stream:
-                async for item in self.model.stream(messages, specs):
+                async for item in self.model.stream(prompt, specs):
                     if isinstance(item, TextDelta):
                         if item.text and separator_needed:
                             separator_needed = False
@@ -78,11 +115,11 @@ class Agent:
                     else:
                         response = item
             else:
-                response = await self.model.complete(messages, specs)
+                response = await self.model.complete(prompt, specs)
             if response is None:  # a provider bug, not a user's problem
                 raise RuntimeError("model stream ended without a response")
-            usage += response.usage
-            model_name = response.model or model_name
+            meter.usage += response.usage
+            meter.model = response.model or meter.model
             if response.content:
                 texts.append(response.content)
             if not response.tool_calls or not specs:
@@ -91,8 +128,8 @@ class Agent:
                     content=content,
                     citations=cited(content, context.citations),
                     tool_calls=records,
-                    usage=usage,
-                    model=model_name,
+                    usage=meter.usage,
+                    model=meter.model,
                     steps=step,
                 )
                 return
@@ -122,7 +159,7 @@ class Agent:
             arguments = tool.parse(call.arguments)
             output = await tool.invoke(context, arguments)
             status: str = "ok"
-        except ToolArgumentError as exc:
+        except ToolError as exc:
             output, status = ToolOutput(f"Error: {exc}", f"error: {exc}"), "error"
         except Exception as exc:  # a tool failure is reported to the model, not the user
             log.exception("tool_failed", tool=call.name)

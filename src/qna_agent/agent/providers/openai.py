@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -55,16 +57,37 @@ def tools_to_wire(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     ]
 
 
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 def _upstream_error(exc: openai.OpenAIError) -> Exception:
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeout("the language model did not answer in time", upstream="llm")
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamError("cannot reach the language model endpoint", upstream="llm")
     if isinstance(exc, openai.APIStatusError):
+        extra: dict[str, object] = {"upstream_status": exc.status_code}
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        if retry_after is not None:
+            extra["retry_after"] = retry_after
         return UpstreamError(
             f"the language model endpoint answered HTTP {exc.status_code}",
             upstream="llm",
-            upstream_status=exc.status_code,
+            **extra,
         )
     return UpstreamError(f"the language model call failed: {type(exc).__name__}", upstream="llm")
 

@@ -7,8 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from qna_agent.api.deps import PrincipalDep, SessionDep, WriteSessionDep
-from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
+from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
+from qna_agent.api.schemas import (
+    ChatCreate,
+    ChatOut,
+    ChatPage,
+    ChatUpdate,
+    ChatUsageOut,
+    Problem,
+)
 from qna_agent.chat import service
 
 router = APIRouter(prefix="/chats", tags=["chats"])
@@ -52,9 +59,20 @@ async def list_chats(
 
 
 @router.get("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
-async def get_chat(chat_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ChatOut:
-    """One chat."""
-    return ChatOut.of(await service.get_chat(session, owner_id=principal.id, chat_id=chat_id))
+async def get_chat(
+    chat_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> ChatOut:
+    """One chat, with its token and cost totals."""
+    chat = await service.get_chat(session, owner_id=principal.id, chat_id=chat_id)
+    totals = await service.chat_usage(session, owner_id=principal.id, chat_id=chat_id)
+    usage = ChatUsageOut(
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_micros=totals.cost_micros,
+        currency=settings.llm_price_currency,
+        assistant_messages=totals.assistant_messages,
+    )
+    return ChatOut.of(chat, usage)
 
 
 @router.patch("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)

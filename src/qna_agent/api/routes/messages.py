@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, status
@@ -12,6 +13,8 @@ from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, TurnsDep
 from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
 from qna_agent.api.sse import SSE_HEADERS, turn_events
 from qna_agent.chat import service
+from qna_agent.chat.turns import Turn
+from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
 
 router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
@@ -31,7 +34,22 @@ POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     404: {"model": Problem, "description": "No such chat.", "content": _PROBLEM},
     502: {"model": Problem, "description": "The language model failed.", "content": _PROBLEM},
+    503: {
+        "model": Problem,
+        "description": "The language model is paused after repeated failures (circuit breaker "
+        "open); `Retry-After` says when it is tried again.",
+        "content": _PROBLEM,
+    },
     504: {"model": Problem, "description": "The turn ran out of time.", "content": _PROBLEM},
+}
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **POST_RESPONSES,
+    200: {**POST_RESPONSES[200], "description": "The completed message, or the turn as SSE."},
+    409: {
+        "model": Problem,
+        "description": "The message is not a failed assistant message.",
+        "content": _PROBLEM,
+    },
 }
 
 
@@ -67,9 +85,32 @@ async def post_message(
     turn = await turns.start(
         owner_id=principal.id, chat_id=chat_id, content=body.content, stream=streaming
     )
+    return await _respond(turn, settings, streaming, status.HTTP_201_CREATED)
+
+
+@router.post("/{message_id}/retry", response_model=MessageOut, responses=RETRY_RESPONSES)
+async def retry_message(
+    chat_id: uuid.UUID,
+    message_id: uuid.UUID,
+    turns: TurnsDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Run a failed turn again: the same assistant message is answered anew (200)."""
+    streaming = wants_stream(stream, accept)
+    turn = await turns.retry(
+        owner_id=principal.id, chat_id=chat_id, message_id=message_id, stream=streaming
+    )
+    return await _respond(turn, settings, streaming, status.HTTP_200_OK)
+
+
+async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code: int) -> Any:
+    """The turn as SSE, or its stored message once it ends (its error as problem+json)."""
     if streaming:
         return StreamingResponse(
-            turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds),
+            _stream(turn, settings),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -78,9 +119,20 @@ async def post_message(
         extra = {**finished.error.extra, "message_id": str(finished.message.id)}
         raise type(finished.error)(finished.error.detail, **extra)
     return JSONResponse(
-        MessageOut.of(finished.message).model_dump(mode="json"),
-        status_code=status.HTTP_201_CREATED,
+        MessageOut.of(finished.message).model_dump(mode="json"), status_code=status_code
     )
+
+
+async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
+    """The SSE stream; if the client leaves early, the turn goes on unless configured not to."""
+    finished = False
+    try:
+        async for frame in turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds):
+            yield frame
+        finished = True
+    finally:
+        if not finished and settings.stream_cancel_on_disconnect:
+            turn.cancel()
 
 
 @router.get("", response_model=MessagePage, responses={404: POST_RESPONSES[404]})
