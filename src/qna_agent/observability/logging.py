@@ -153,6 +153,7 @@ def configure_logging(
         logger.propagate = True
     # One access line per request comes from qna_agent.api.telemetry; uvicorn's stays quiet.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set-up chatter
     # Per-request and per-operation chatter of HTTP clients and drivers, even at DEBUG: our
     # own lines say the same once (llm_call_finished, request_finished).
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
