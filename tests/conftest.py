@@ -9,6 +9,7 @@ missing PostgreSQL fails them instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,9 @@ FILE_KEY = "qna_test-bootstrap-key-0123456789abcdefghijklmnop"
 
 # Settings come from the tests alone, never from a developer's environment or .env file.
 for _name in list(os.environ):
-    if _name.startswith(("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_")) or _name in {
+    if _name.startswith(
+        ("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_", "SQL_TOOL_", "STREAM_")
+    ) or _name in {
         "KNOWLEDGE_DIR",
         "SECRETS_DIR",
         "ENVIRONMENT",
@@ -54,6 +57,17 @@ _SECURITY_ENV = {"AUTH_MODE", "API_KEYS_FILE", "REDIS_URL", "CORS_ORIGINS", "TRU
 for _name in list(os.environ):
     if _name in _SECURITY_ENV or _name.startswith(("RATE_LIMIT_", "GATEWAY_", "METRICS_")):
         del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Each app configures the root logger onto the current (captured) stderr; put it back
+    after the test so later tests never write to a closed capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def postgres_url() -> str | None:

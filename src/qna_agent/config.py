@@ -211,7 +211,13 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", min_length=1, description="Model name to request.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
-    llm_max_retries: int = Field(2, ge=0, le=10, description="SDK retries on 429/5xx/network.")
+    llm_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of one LLM call on 429/5xx/timeouts/connection errors, with "
+        "exponential backoff and jitter (see `LLM_RETRY_*`).",
+    )
     llm_temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature (provider default if unset)."
     )
@@ -245,6 +251,77 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Interval of SSE keep-alive comments while a turn is quiet."
     )
 
+    # --- agent tools and LLM resilience -----------------------------------------------------
+    sql_tool_database_url: str | None = Field(
+        None,
+        description="Analytics database the agent may query read-only (`list_tables`, "
+        "`describe_table`, `run_sql`): `sqlite:///data/shop.db` or `postgresql://user@host/db`. "
+        "Separate from `DATABASE_URL`; unset disables the SQL tools.",
+    )
+    sql_tool_schema: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="PostgreSQL schema to query."
+    )
+    sql_tool_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Time limit of one SQL tool query (enforced by the database).",
+    )
+    sql_tool_max_rows: int = Field(200, ge=1, le=10_000, description="Most rows one query returns.")
+    sql_tool_max_result_bytes: int = Field(
+        20_000, ge=1000, le=1_000_000, description="Largest query result sent to the model (bytes)."
+    )
+    sql_tool_allow_privileged_role: bool = Field(
+        False,
+        description="PostgreSQL: accept a role that could write (still inside a READ ONLY "
+        "transaction). By default a role with more than SELECT is refused.",
+    )
+    llm_retry_base_seconds: float = Field(
+        0.5, ge=0, le=60, description="First retry delay; doubles per retry, with full jitter."
+    )
+    llm_retry_max_seconds: float = Field(
+        8.0, ge=0, le=300, description="Longest wait before one retry (caps `Retry-After` too)."
+    )
+    llm_breaker_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed LLM calls (5xx, timeouts, connection errors) that open "
+        "the circuit breaker: calls then fail at once with 503.",
+    )
+    llm_breaker_reset_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How long the breaker stays open before one trial call."
+    )
+    agent_history_tokens: int = Field(
+        6000,
+        ge=100,
+        le=2_000_000,
+        description="Token budget of the conversation sent to the model (system prompt and the "
+        "new question always kept; oldest turns dropped first).",
+    )
+    stream_cancel_on_disconnect: bool = Field(
+        False,
+        description="Cancel a streamed turn when its client disconnects (stored as `failed`). "
+        "By default the turn runs to completion and is stored.",
+    )
+    llm_prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},
+            "gpt-4o": {"prompt": 2.5, "completion": 10.0},
+        },
+        description="Price per million tokens by model, as JSON: "
+        '`{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}`. A model not listed costs 0.',
+    )
+    llm_price_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="Currency of `LLM_PRICES` (ISO 4217)."
+    )
+    openai_compat_model: str = Field(
+        "qna-agent",
+        min_length=1,
+        max_length=200,
+        description="Model name under which `/v1/chat/completions` serves the agent.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -257,6 +334,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
             )
+        return value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _complete_prices(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for model, price in value.items():
+            if set(price) != {"prompt", "completion"}:
+                raise ValueError(f"{model}: give exactly `prompt` and `completion` prices")
+            if min(price.values()) < 0:
+                raise ValueError(f"{model}: prices cannot be negative")
         return value
 
     @model_validator(mode="after")
@@ -305,6 +392,14 @@ class Settings(BaseSettings):
             return self.llm_provider
         return "openai" if (self.llm_base_url or self.llm_api_key) else "extractive"
 
+    # --- observability ----------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at `GET /metrics`.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="If set, `/metrics` needs `Authorization: Bearer <token>` (secret). "
+        "The endpoint never uses the API's own authentication.",
+    )
+
     # --- security ---------------------------------------------------------------------------
     auth_mode: Literal["api_key", "gateway", "none"] | None = Field(
         None,
@@ -332,9 +427,6 @@ class Settings(BaseSettings):
         "",
         description="AUTH_MODE=gateway: comma-separated addresses/CIDRs allowed to set the user "
         "header (e.g. `10.0.0.0/8`); requests from elsewhere get 401.",
-    )
-    metrics_token: SecretStr | None = Field(
-        None, description="If set, `/metrics` requires `Authorization: Bearer <token>`."
     )
     cors_origins: str = Field(
         "",

@@ -14,14 +14,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, keys, knowledge, messages
+from qna_agent.api.routes import chats, health, keys, knowledge, messages, openai_compat
+from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
 from qna_agent.api.routes import web as web_page  # --- web page ---
 from qna_agent.api.security_headers import SecurityHeadersMiddleware
+from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
-from qna_agent.observability.logging import configure_logging
+from qna_agent.observability import metrics, tracing  # --- observability ---
+from qna_agent.observability.logging import configure_logging, secret_values
 from qna_agent.security.idempotency import purge_expired
 
 log = structlog.get_logger(__name__)
@@ -162,13 +165,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await services.close()
+        # --- observability: export the last spans, drop this worker's live gauges ---
+        tracing.flush()
+        metrics.mark_process_dead()
         log.info("stopped")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the ASGI application (no I/O until the lifespan starts)."""
     settings = settings or (services.settings if services else get_settings())
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
+    # --- observability: traces only when OTEL_* ask for them (before services: DB spans) ---
+    tracing.configure_from_environment()
+    metrics.configure_metrics()
     app = FastAPI(
         title="qna-agent",
         version=__version__,
@@ -183,6 +192,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(chats.router)
     app.include_router(messages.router)
     app.include_router(knowledge.router)
+    app.include_router(openai_compat.router)  # agent tools: the OpenAI-compatible front door
+    app.include_router(metrics_route.router)  # --- observability ---
     app.include_router(keys.router)
 
     web_page.install(app)  # --- web page: `/` and `/static` ---
@@ -192,6 +203,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         max_bytes=settings.max_request_bytes,
         large_paths={"/kb/documents": settings.kb_max_upload_bytes},
     )
+    app.add_middleware(TelemetryMiddleware)  # --- observability: inside the request id ---
     app.add_middleware(RequestIdMiddleware)
     # --- security: headers on every response; CORS only for configured origins ---
     app.add_middleware(SecurityHeadersMiddleware)

@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
-from pydantic import SecretStr
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from qna_agent.api.deps import require_metrics_token
 from qna_agent.config import Settings
 from qna_agent.container import Services
 from qna_agent.security.keys import hash_key
@@ -184,31 +182,6 @@ async def test_none_mode_is_one_local_admin(settings: Settings) -> None:
     async with running_app(local) as (app, _), anonymous_client(app) as client:
         assert (await client.post("/chats", json={})).status_code == 201
         assert (await client.get("/keys")).status_code == 200
-
-
-async def test_metrics_token_guard(settings: Settings) -> None:
-    """`require_metrics_token` (for the observability area's /metrics): open by default,
-    the configured bearer token only when METRICS_TOKEN is set."""
-
-    async def metrics() -> dict[str, str]:
-        return {"ok": "yes"}
-
-    for token in (None, "metrics-secret-token"):
-        configured = settings.model_copy(
-            update={"metrics_token": SecretStr(token) if token else None}
-        )
-        async with running_app(configured) as (app, _):
-            app.add_api_route("/guarded", metrics, dependencies=[Depends(require_metrics_token)])
-            async with anonymous_client(app) as client:
-                open_ = await client.get("/guarded")
-                assert open_.status_code == (200 if token is None else 401)
-                if token:
-                    wrong = await client.get("/guarded", headers={"Authorization": "Bearer no"})
-                    assert wrong.status_code == 401
-                    right = await client.get(
-                        "/guarded", headers={"Authorization": f"Bearer {token}"}
-                    )
-                    assert right.status_code == 200
 
 
 async def test_knowledge_base_roles(app_and_services: tuple[FastAPI, Services]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from qna_agent.api import auth
 from qna_agent.chat.turns import TurnRunner
 from qna_agent.config import Settings
 from qna_agent.container import Services
-from qna_agent.errors import Forbidden, Unauthorized
+from qna_agent.errors import Forbidden
 from qna_agent.knowledge.service import KnowledgeBase
 from qna_agent.security.keys import Principal
 
@@ -79,19 +78,6 @@ async def require_admin(
     if not principal.is_admin:
         raise Forbidden("this needs an admin key")
     return principal
-
-
-def require_metrics_token(
-    services: ServicesDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(auth.bearer_scheme)],
-) -> None:
-    """Guard for `/metrics`: open unless METRICS_TOKEN is set, then that bearer token only."""
-    expected = services.settings.metrics_token
-    if expected is None:
-        return
-    given = bearer.credentials if bearer is not None else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise Unauthorized("metrics need `Authorization: Bearer <METRICS_TOKEN>`")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

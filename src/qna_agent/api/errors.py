@@ -84,13 +84,13 @@ def problem_for(exc: errors.QnaError) -> tuple[int, str, dict[str, Any]]:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.QnaError)
     status, code, extra = problem_for(exc)
+    headers = problem_headers(exc) or {}
+    # --- agent tools and LLM resilience: tell clients when a paused provider is tried again
+    retry_after = exc.extra.get("retry_after")
+    if status in (429, 503) and isinstance(retry_after, int | float):
+        headers["Retry-After"] = str(max(round(retry_after), 1))
     return problem_response(
-        status,
-        exc.detail,
-        code=code,
-        instance=request.url.path,
-        headers=problem_headers(exc),
-        **extra,
+        status, exc.detail, code=code, instance=request.url.path, headers=headers or None, **extra
     )
 
 

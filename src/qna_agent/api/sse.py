@@ -18,6 +18,7 @@ from qna_agent.api.schemas import MessageOut
 from qna_agent.chat.models import STATUS_FAILED, Message
 from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished
 from qna_agent.errors import UpstreamError
+from qna_agent.observability import metrics
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -69,6 +70,15 @@ def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
 
 async def turn_events(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[bytes]:
     """The SSE byte stream of a turn, from `message.created` to the end."""
+    metrics.SSE_STREAMS.inc()
+    try:
+        async for frame in _turn_frames(turn, keepalive_seconds=keepalive_seconds):
+            yield frame
+    finally:
+        metrics.SSE_STREAMS.dec()
+
+
+async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[bytes]:
     message_id = str(turn.assistant_message.id)
     event_id = 1
     yield encode_event(

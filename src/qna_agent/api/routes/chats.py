@@ -8,9 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
-from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
+from qna_agent.api.schemas import (
+    ChatCreate,
+    ChatOut,
+    ChatPage,
+    ChatUpdate,
+    ChatUsageOut,
+    Problem,
+)
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.chat import service
+from qna_agent.observability import metrics
 from qna_agent.security.quotas import check_chat_quota
 
 router = APIRouter(prefix="/chats", tags=["chats"], responses=API_RESPONSES)
@@ -33,6 +41,7 @@ async def create_chat(
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
+    metrics.CHAT_SESSIONS.inc()
     return ChatOut.of(chat)
 
 
@@ -55,9 +64,20 @@ async def list_chats(
 
 
 @router.get("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
-async def get_chat(chat_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ChatOut:
-    """One chat."""
-    return ChatOut.of(await service.get_chat(session, owner_id=principal.id, chat_id=chat_id))
+async def get_chat(
+    chat_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> ChatOut:
+    """One chat, with its token and cost totals."""
+    chat = await service.get_chat(session, owner_id=principal.id, chat_id=chat_id)
+    totals = await service.chat_usage(session, owner_id=principal.id, chat_id=chat_id)
+    usage = ChatUsageOut(
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_micros=totals.cost_micros,
+        currency=settings.llm_price_currency,
+        assistant_messages=totals.assistant_messages,
+    )
+    return ChatOut.of(chat, usage)
 
 
 @router.patch("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)

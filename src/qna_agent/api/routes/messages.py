@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, status
@@ -14,6 +15,8 @@ from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Proble
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
+from qna_agent.chat.turns import Turn
+from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
 from qna_agent.security.idempotency import check_key
 
@@ -36,7 +39,22 @@ POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The chat is full.", "content": _PROBLEM},
     429: {"model": Problem, "description": "Rate limit or budget.", "content": _PROBLEM},
     502: {"model": Problem, "description": "The language model failed.", "content": _PROBLEM},
+    503: {
+        "model": Problem,
+        "description": "The language model is paused after repeated failures (circuit breaker "
+        "open); `Retry-After` says when it is tried again.",
+        "content": _PROBLEM,
+    },
     504: {"model": Problem, "description": "The turn ran out of time.", "content": _PROBLEM},
+}
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **POST_RESPONSES,
+    200: {**POST_RESPONSES[200], "description": "The completed message, or the turn as SSE."},
+    409: {
+        "model": Problem,
+        "description": "The message is not a failed assistant message.",
+        "content": _PROBLEM,
+    },
 }
 
 
@@ -106,19 +124,67 @@ async def post_message(
     turn_guards.charge_tokens(started, security, principal)
     if streaming:
         turn_guards.release_stream_slot_when_done(started, security, principal)
+    return await _respond(started, settings, streaming, status.HTTP_201_CREATED)
+
+
+@router.post("/{message_id}/retry", response_model=MessageOut, responses=RETRY_RESPONSES)
+async def retry_message(
+    chat_id: uuid.UUID,
+    message_id: uuid.UUID,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    turns: TurnsDep,
+    settings: SettingsDep,
+    stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Run a failed turn again: the same assistant message is answered anew (200)."""
+    security = services.security
+    await turn_guards.check_token_budget(security, principal)
+    streaming = wants_stream(stream, accept)
+    if streaming:
+        turn_guards.take_stream_slot(security, principal)
+    try:
+        turn = await turns.retry(
+            owner_id=principal.id, chat_id=chat_id, message_id=message_id, stream=streaming
+        )
+    except BaseException:
+        if streaming:
+            security.streams.release(principal.id)
+        raise
+    turn_guards.charge_tokens(turn, security, principal)
+    if streaming:
+        turn_guards.release_stream_slot_when_done(turn, security, principal)
+    return await _respond(turn, settings, streaming, status.HTTP_200_OK)
+
+
+async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code: int) -> Any:
+    """The turn as SSE, or its stored message once it ends (its error as problem+json)."""
+    if streaming:
         return StreamingResponse(
-            turn_events(started, keepalive_seconds=settings.sse_keepalive_seconds),
+            _stream(turn, settings),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    finished = await started.result()
+    finished = await turn.result()
     if finished.error is not None:
         extra = {**finished.error.extra, "message_id": str(finished.message.id)}
         raise type(finished.error)(finished.error.detail, **extra)
     return JSONResponse(
-        MessageOut.of(finished.message).model_dump(mode="json"),
-        status_code=status.HTTP_201_CREATED,
+        MessageOut.of(finished.message).model_dump(mode="json"), status_code=status_code
     )
+
+
+async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
+    """The SSE stream; if the client leaves early, the turn goes on unless configured not to."""
+    finished = False
+    try:
+        async for frame in turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds):
+            yield frame
+        finished = True
+    finally:
+        if not finished and settings.stream_cancel_on_disconnect:
+            turn.cancel()
 
 
 def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
