@@ -140,6 +140,7 @@ async def test_secrets_never_reach_the_logs(
         fake_llm,
         log_format="json",
         log_level="DEBUG",  # the most talkative level: contents appear, secrets still do not
+        auth_mode="none",  # the secret-looking credentials below are sent, not checked
         llm_api_key=SECRETS["llm_api_key"],
         metrics_token=SECRETS["metrics_token"],
     )

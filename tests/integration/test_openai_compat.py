@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from qna_agent.config import Settings
+from tests.conftest import FILE_KEY
 from tests.fake_llm import FakeLLM, failure, text, tool_call
 from tests.served_app import served_app
 
@@ -19,7 +20,7 @@ def sdk(settings: Settings) -> Iterator[openai.OpenAI]:
     """An SDK client of the app served with the offline (extractive) model."""
     with (
         served_app(settings) as (base_url, _),
-        openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0) as client,
+        openai.OpenAI(base_url=f"{base_url}/v1", api_key=FILE_KEY, max_retries=0) as client,
     ):
         yield client
 
@@ -86,7 +87,7 @@ def test_tools_run_server_side_and_failures_are_reported(
     )
     with (
         served_app(configured) as (base_url, _),
-        openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0) as client,
+        openai.OpenAI(base_url=f"{base_url}/v1", api_key=FILE_KEY, max_retries=0) as client,
     ):
         stream = client.chat.completions.create(
             model="qna-agent",

@@ -94,7 +94,8 @@ def test_disconnected_stream_still_completes_and_is_stored(
         Reply(tool_calls=[("search_knowledge_base", {"query": "return window"})]),
         text("Thirty days [1].", delay=0.5),
     )
-    with served_app(priced(settings, fake_llm)) as (base_url, _):
+    # Plain HTTP clients without keys: the flows, not authentication, are under test here.
+    with served_app(priced(settings, fake_llm, auth_mode="none")) as (base_url, _):
         chat_id = httpx.post(f"{base_url}/chats", json={}).json()["id"]
         message_id = _stream_until(base_url, chat_id, "tool.result")
         message = _wait_for(base_url, chat_id, message_id)
@@ -112,7 +113,7 @@ def test_disconnect_cancels_the_turn_when_configured(settings: Settings, fake_ll
         ),
         text("Too late.", delay=3),
     )
-    configured = priced(settings, fake_llm, stream_cancel_on_disconnect=True)
+    configured = priced(settings, fake_llm, stream_cancel_on_disconnect=True, auth_mode="none")
     with served_app(configured) as (base_url, _):
         chat_id = httpx.post(f"{base_url}/chats", json={}).json()["id"]
         message_id = _stream_until(base_url, chat_id, "tool.result")

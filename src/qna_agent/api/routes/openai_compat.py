@@ -262,7 +262,15 @@ async def list_models(settings: SettingsDep) -> dict[str, Any]:
     return {"object": "list", "data": [_model_card(settings.openai_compat_model)]}
 
 
-@router.get("/models/{model}", response_model=None)
+_UNKNOWN_MODEL: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No such model (an OpenAI-style error).",
+        "content": {"application/json": {}},
+    }
+}
+
+
+@router.get("/models/{model}", response_model=None, responses=_UNKNOWN_MODEL)
 async def get_model(model: str, settings: SettingsDep) -> dict[str, Any] | JSONResponse:
     """The agent's model card, or a 404 in OpenAI's shape."""
     if model != settings.openai_compat_model:
@@ -286,7 +294,12 @@ def _agent(services: ServicesDep) -> Agent:
 AgentDep = Annotated[Agent, Depends(_agent)]
 
 
-@router.post("/chat/completions", response_model=None, dependencies=[Depends(_within_budget)])
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=_UNKNOWN_MODEL,
+    dependencies=[Depends(_within_budget)],
+)
 async def create_completion(
     body: CompletionRequest, agent: AgentDep, settings: SettingsDep
 ) -> JSONResponse | StreamingResponse:
