@@ -146,7 +146,7 @@ class OnnxEmbedder:
         if missing:
             raise ModelIntegrityError(f"{model_path} lacks the inputs {sorted(missing)}")
         self._output_name, self.dim = _token_output(self._session)
-        _release_freed_heap()
+        release_freed_heap()
 
     @classmethod
     def from_spec(
@@ -239,7 +239,7 @@ def _session_options(intra_op_threads: int) -> ort.SessionOptions:
     return options
 
 
-def _release_freed_heap() -> None:
+def release_freed_heap() -> None:
     """Give the heap freed while loading back to the OS (glibc only).
 
     Loading parses the protobuf and folds the int8 weights into float32; glibc keeps

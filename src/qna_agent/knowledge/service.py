@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
+from qna_agent.knowledge.embedding_onnx import release_freed_heap
 from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
 from qna_agent.knowledge.index import (
     IndexSettings,
@@ -93,6 +94,8 @@ class KnowledgeBase:
             async with self._database.sessions() as session:
                 ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
             self._vectors.replace(ids, codes, scales)
+        # Indexing and reloading free a lot of small objects; hand the pages back (glibc).
+        release_freed_heap()
 
     async def open(self) -> None:
         """Prepare vector search over what is already indexed (before or without a sync)."""

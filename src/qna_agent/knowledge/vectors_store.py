@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qna_agent.knowledge.vectors import FloatMatrix
 
 BLOCK_ROWS = 2048
+LOAD_BATCH_ROWS = 2048
 
 
 def _is_sqlite(session: AsyncSession) -> bool:
@@ -78,20 +79,35 @@ async def embeddings_by_text(
 async def load_sqlite_vectors(
     session: AsyncSession, dim: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8], npt.NDArray[np.float32]]:
-    """Every stored embedding of the right width, quantised for the in-memory index."""
-    rows = (
-        await session.execute(
-            text("SELECT id, embedding FROM kb_chunks WHERE embedding IS NOT NULL ORDER BY id")
-        )
-    ).all()
+    """Every stored embedding of the right width, quantised for the in-memory index.
+
+    Rows are streamed in batches into preallocated arrays: holding 100k float32 BLOBs as
+    Python objects at once would cost 150 MiB more than the index itself.
+    """
     width = dim * 4
-    usable = [row for row in rows if len(row.embedding) == width]
-    ids = np.fromiter((row.id for row in usable), dtype=np.int64, count=len(usable))
-    codes = np.empty((len(usable), dim), dtype=np.int8)
-    scales = np.empty(len(usable), dtype=np.float32)
-    for index, row in enumerate(usable):
-        codes[index], scales[index] = quantise(np.frombuffer(row.embedding, dtype=np.float32))
-    return ids, codes, scales
+    total = int(
+        await session.scalar(
+            text("SELECT count(*) FROM kb_chunks WHERE length(embedding) = :width"),
+            {"width": width},
+        )
+        or 0
+    )
+    ids = np.empty(total, dtype=np.int64)
+    codes = np.empty((total, dim), dtype=np.int8)
+    scales = np.empty(total, dtype=np.float32)
+    filled = 0
+    result = await session.stream(
+        text("SELECT id, embedding FROM kb_chunks WHERE length(embedding) = :width ORDER BY id"),
+        {"width": width},
+    )
+    async for batch in result.partitions(LOAD_BATCH_ROWS):
+        for row in batch:
+            if filled == total:  # rows added since the count: the next reload takes them
+                break
+            ids[filled] = row.id
+            codes[filled], scales[filled] = quantise(np.frombuffer(row.embedding, np.float32))
+            filled += 1
+    return ids[:filled], codes[:filled], scales[:filled]
 
 
 def quantise(vector: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8], np.float32]:
