@@ -37,6 +37,7 @@ from qna_agent.chat.models import (
 )
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
+from qna_agent.db.ids import uuid7
 from qna_agent.errors import NotFound, QnaError, UpstreamError, UpstreamTimeout
 
 log = structlog.get_logger(__name__)
@@ -99,23 +100,29 @@ class TurnRunner:
         """Commit the question and an in-progress answer, then run the agent in a task."""
         async with self._database.write_sessions.begin() as session:
             await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
-            user_message = Message(
-                chat_id=chat_id, role=ROLE_USER, content=content, status=STATUS_COMPLETED
+            # Ids are made here, so the history is read first and both rows go in one flush:
+            # each statement is a round trip to the database (to its thread, on SQLite).
+            user_id = uuid7()
+            history = await repository.conversation(
+                session, chat_id=chat_id, before=user_id, limit=self._history_messages
             )
-            session.add(user_message)
-            await session.flush()
-            assistant = Message(
+            user_message = Message(
+                id=user_id,
                 chat_id=chat_id,
-                parent_id=user_message.id,
+                role=ROLE_USER,
+                content=content,
+                status=STATUS_COMPLETED,
+            )
+            assistant = Message(
+                id=uuid7(),
+                chat_id=chat_id,
+                parent_id=user_id,
                 role=ROLE_ASSISTANT,
                 content="",
                 status=STATUS_IN_PROGRESS,
             )
-            session.add(assistant)
+            session.add_all([user_message, assistant])
             await session.flush()
-            history = await repository.conversation(
-                session, chat_id=chat_id, before=user_message.id, limit=self._history_messages
-            )
             prompt = [
                 ChatMessage("user" if m.role == ROLE_USER else "assistant", m.content)
                 for m in history
