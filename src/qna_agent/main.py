@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from qna_agent.api.routes import chats, health, knowledge, messages
+from qna_agent.api.routes import web as web_page  # --- web page ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
@@ -151,9 +151,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(messages.router)
     app.include_router(knowledge.router)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    web_page.install(app)  # --- web page: `/` and `/static` ---
 
     app.add_middleware(
         BodyLimitMiddleware,

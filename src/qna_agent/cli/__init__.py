@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from qna_agent import __version__
+from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
 from qna_agent.cli import config, db, eval, kb
 from qna_agent.cli.common import out, settings_or_exit
 
@@ -20,6 +21,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(kb.app, name="kb")
 app.add_typer(config.app, name="config")
 app.add_typer(eval.app, name="eval")
+app.command("ask")(chat_commands.ask)  # --- web page & CLI ---
+app.command("chat")(chat_commands.chat)  # --- web page & CLI ---
 
 
 @app.command()

@@ -19,6 +19,9 @@ err = Console(stderr=True)
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+# --- web page & CLI: exit codes of the commands that talk to a server (docs/cli.md) ---
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
 
 
 def settings_or_exit(**overrides: Any) -> Settings:

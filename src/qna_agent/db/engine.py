@@ -70,7 +70,13 @@ class Database:
             self.engine = _make_sqlite_engine(self.url, immediate=False)
             self.write_engine = _make_sqlite_engine(self.url, immediate=True)
         else:
-            server_settings = {"application_name": "qna-agent"}
+            server_settings = {
+                "application_name": "qna-agent",
+                # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
+                # generic plan, where a query vector passed as a parameter is cast once per
+                # row instead of once (measured: 90 ms instead of 8 ms at 1k chunks).
+                "plan_cache_mode": "force_custom_plan",
+            }
             if settings.database_schema:
                 # `public` stays reachable for extensions (pgvector's `vector` type).
                 server_settings["search_path"] = f"{settings.database_schema}, public"

@@ -245,21 +245,28 @@ _CHUNKS_SQL = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-_SQLITE_DF_SQL = text("SELECT count(*) FROM kb_chunks_fts WHERE kb_chunks_fts MATCH :match")
-_POSTGRES_DF_SQL = text(
-    "SELECT count(*) FROM kb_chunks WHERE search_vector @@ to_tsquery('english', :match)"
-)
-
-
 async def _document_frequencies(
     session: AsyncSession, terms: list[str], cache: dict[str, int]
 ) -> dict[str, int]:
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    for term in terms:
-        if term not in cache:
-            statement = _SQLITE_DF_SQL if sqlite else _POSTGRES_DF_SQL
-            match = f'"{term}"' if sqlite else term
-            cache[term] = int(await session.scalar(statement, {"match": match}) or 0)
+    """How many chunks contain each term, in one round trip for the terms not cached."""
+    missing = [term for term in terms if term not in cache]
+    if missing:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        parts, params = [], {}
+        for index, term in enumerate(missing):
+            params[f"t{index}"] = term
+            params[f"m{index}"] = f'"{term}"' if sqlite else term
+            condition = (
+                f"kb_chunks_fts MATCH :m{index}"
+                if sqlite
+                else f"search_vector @@ to_tsquery('english', :m{index})"
+            )
+            table = "kb_chunks_fts" if sqlite else "kb_chunks"
+            parts.append(
+                f"SELECT :t{index} AS term, (SELECT count(*) FROM {table} WHERE {condition}) AS n"
+            )
+        rows = await session.execute(text(" UNION ALL ".join(parts)), params)
+        cache.update({str(row.term): int(row.n) for row in rows})
     return {term: cache[term] for term in terms}
 
 
@@ -288,15 +295,18 @@ async def lexical_candidates(
     limit: int,
     *,
     df_cache: dict[str, int] | None = None,
+    total_chunks: int | None = None,
     max_postings: int = 5000,
 ) -> list[tuple[int, float]]:
     """Chunk ids and BM25-style scores of the best lexical matches, best first.
 
     With `df_cache` (document frequencies, valid for one index version), the most common
-    terms are left out once the query would rank more than `max_postings` matches.
+    terms are left out once the query would rank more than `max_postings` matches. An index
+    too small for that to happen (`total_chunks`) skips the frequency look-up.
     """
     terms = query_terms(query)
-    if df_cache is not None and terms:
+    small = total_chunks is not None and total_chunks * len(terms) <= max_postings
+    if df_cache is not None and terms and not small:
         terms = prune_common_terms(
             await _document_frequencies(session, terms, df_cache), max_postings
         )

@@ -76,6 +76,7 @@ class KnowledgeBase:
         self.max_upload_bytes = max_upload_bytes
         self._vectors = MemoryVectorIndex(embeddings.dim) if embeddings else None
         self._df_cache: dict[str, int] = {}  # term -> matching chunks, for this version
+        self._chunks: int | None = None  # chunks in the index, for this version
         self.version = 0
         self.loaded = False
         self.last_sync: SyncReport | None = None
@@ -86,6 +87,7 @@ class KnowledgeBase:
         self.version += 1
         self._cache.clear()
         self._df_cache.clear()
+        _, self._chunks = await self.counts()
         if self._vectors is not None and self._database.is_sqlite:
             async with self._database.sessions() as session:
                 ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
@@ -159,7 +161,9 @@ class KnowledgeBase:
         limit = max(self._candidates, top_k)
         dense = await self._dense(query, limit)
         async with self._database.sessions() as session:
-            lexical = await lexical_candidates(session, query, limit, df_cache=self._df_cache)
+            lexical = await lexical_candidates(
+                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
+            )
             fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
             return await load_hits(session, query, fused)
 
@@ -167,7 +171,9 @@ class KnowledgeBase:
         """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
         limit = max(self._candidates, top_k)
         async with self._database.sessions() as session:
-            lexical = await lexical_candidates(session, query, limit, df_cache=self._df_cache)
+            lexical = await lexical_candidates(
+                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
+            )
         dense = await self._dense(query, limit)
         modes = {
             "lexical": reciprocal_rank_fusion(lexical, [], k=self._rrf_k)[:top_k],

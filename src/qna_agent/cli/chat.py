@@ -1,0 +1,384 @@
+"""`qna-agent ask` and `qna-agent chat`: questions from the terminal, answers streamed back.
+
+Both talk to a running server (`--url`/QNA_URL, `--api-key`/QNA_API_KEY) or, with `--local`,
+run the agent in this process on DATABASE_URL. Answers go to stdout; tool activity and errors
+go to stderr, so `qna-agent ask "..." > answer.txt` keeps just the answer and its sources.
+Exit codes: 0 answered, 1 the turn or server failed, 2 usage or configuration error,
+3 the server cannot be reached, 4 the server refused the API key (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+
+from qna_agent.cli.backends import Backend, CliError, RemoteBackend
+from qna_agent.cli.common import EXIT_CONFIG, EXIT_FAILURE, err, out
+
+T = TypeVar("T")
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TITLE_CHARS = 80
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+
+UrlOption = Annotated[
+    str,
+    typer.Option("--url", envvar="QNA_URL", help="Server to talk to.", show_envvar=True),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="QNA_API_KEY",
+        help="API key sent as `Authorization: Bearer`.",
+        show_default=False,
+    ),
+]
+LocalOption = Annotated[
+    bool,
+    typer.Option("--local", help="Run the agent in this process on DATABASE_URL (no server)."),
+]
+ChatOption = Annotated[
+    str | None,
+    typer.Option("--chat", help="Continue this chat (its id) instead of starting a new one."),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(min=1, help="Seconds to wait for the server when it says nothing at all."),
+]
+
+
+class TurnPrinter:
+    """Renders a turn's events: text as it streams, tools on stderr, then the sources."""
+
+    def __init__(self, *, stream: bool = True) -> None:
+        self.stream = stream
+        self.streamed = False
+        self.message: dict[str, Any] | None = None
+        self.error: str | None = None
+
+    def handle(self, event: str, data: dict[str, Any]) -> None:
+        """One event of the turn."""
+        if event == "tool.call" and self.stream:
+            arguments = json.dumps(data.get("arguments") or {}, ensure_ascii=False)
+            err.print(f"[dim]> {escape(data['name'])} {escape(arguments[:200])}[/]")
+        elif event == "tool.result" and self.stream:
+            summary = str(data.get("result_summary") or "").split("\n", 1)[0]
+            status = "green" if data.get("status") == "ok" else "red"
+            err.print(
+                f"[dim]  [{status}]{escape(str(data.get('status')))}[/] {escape(summary[:200])} "
+                f"({float(data.get('duration_ms') or 0):.0f} ms)[/]"
+            )
+        elif event == "message.delta" and self.stream:
+            out.print(data["delta"], end="", markup=False, highlight=False, soft_wrap=True)
+            self.streamed = True
+        elif event == "message.completed":
+            self.message = data
+        elif event == "error":
+            self.message = data.get("message")
+            self.error = str((data.get("problem") or {}).get("detail") or "the turn failed")
+
+    @property
+    def completed(self) -> bool:
+        """Whether the turn ended with an answer."""
+        return self.error is None and (self.message or {}).get("status") == "completed"
+
+    def finish(self) -> None:
+        """End the streamed line; print the answer if it did not stream, and its sources."""
+        if not self.stream:
+            return
+        if self.message and self.completed and not self.streamed:
+            out.print(self.message.get("content", ""), markup=False, highlight=False)
+        elif self.streamed:
+            out.print()
+        if self.message and self.completed:
+            print_citations(self.message.get("citations") or [])
+        if self.error is not None:
+            err.print(f"[red]error:[/] {escape(self.error)}")
+        elif self.message is None:
+            err.print("[red]error:[/] the answer ended before it finished")
+
+
+def lines_of(citation: dict[str, Any]) -> str:
+    """`, lines 9-13` when the citation knows where it is."""
+    start, end = citation.get("start_line"), citation.get("end_line")
+    if start is None:
+        return ""
+    return f", lines {start}-{end}" if end not in (None, start) else f", line {start}"
+
+
+def print_citations(citations: list[dict[str, Any]]) -> None:
+    """The sources an answer cites, one per line."""
+    if not citations:
+        return
+    out.print("\n[bold]Sources[/]")
+    for citation in citations:
+        where = citation.get("heading") or citation.get("title") or ""
+        out.print(
+            f"  [bold cyan]\\[{citation['ref']}][/] {escape(where)} "
+            f"[dim]({escape(str(citation['source']))}{lines_of(citation)})[/]",
+            highlight=False,
+        )
+
+
+def title_of(question: str) -> str:
+    """A chat title from its first question."""
+    line = " ".join(question.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "\u2026"
+
+
+async def open_backend(
+    *, local: bool, url: str, api_key: str | None, wait_seconds: float
+) -> Backend:
+    """The server at `url`, or the service built in this process."""
+    if local:
+        from qna_agent.cli.common import settings_or_exit
+        from qna_agent.cli.local import LocalBackend
+        from qna_agent.observability.logging import configure_logging
+
+        settings = settings_or_exit()
+        # Logs go to stderr and only when they matter: stdout is the answer.
+        configure_logging("DEBUG" if settings.log_level == "DEBUG" else "WARNING", "console")
+        with err.status("Preparing the local database and knowledge base..."):
+            return await LocalBackend.open(settings)
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"--url must start with http:// or https://, not {url!r}", EXIT_CONFIG)
+    return RemoteBackend(url, api_key, timeout=wait_seconds)
+
+
+def run_interruptibly(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on `loop`; Ctrl-C cancels it (its cleanup runs) and raises KeyboardInterrupt."""
+    task = loop.create_task(work)
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        handled = True
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def run_turn(backend: Backend, chat_id: str, question: str, printer: TurnPrinter) -> None:
+    """Send one question and feed its events to the printer."""
+    try:
+        async for event, data in backend.ask(chat_id, question):
+            printer.handle(event, data)
+    finally:
+        printer.finish()
+
+
+def fail(exc: CliError) -> typer.Exit:
+    """Report a CliError and the exit that goes with it."""
+    err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+class Session:
+    """An event loop and a backend for the life of one command."""
+
+    def __init__(self, *, local: bool, url: str, api_key: str | None, timeout: float) -> None:
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.backend = self.run(
+                open_backend(local=local, url=url, api_key=api_key, wait_seconds=timeout)
+            )
+        except BaseException:
+            self.loop.close()
+            raise
+
+    def run(self, work: Awaitable[T]) -> T:
+        """Run a coroutine of this session; Ctrl-C interrupts it."""
+
+        async def wrapper() -> T:
+            return await work
+
+        return run_interruptibly(self.loop, wrapper())
+
+    def close(self) -> None:
+        """Close the backend (a local turn still running finishes first), then the loop."""
+        try:
+            self.loop.run_until_complete(self.backend.aclose())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.", show_default=False)],
+    chat: ChatOption = None,
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+    local: LocalOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the answer message as JSON (no streaming).")
+    ] = False,
+    timeout: TimeoutOption = 300.0,
+) -> None:
+    """Ask one question; the answer streams to the terminal, then its sources.
+
+    Example: qna-agent ask "How long do I have to return an item?"
+
+    Example: qna-agent ask --local "Do you ship to Canada?"
+
+    Example: qna-agent ask --json "What is the warranty?" | jq -r .content
+
+    Exit codes: 0 answered, 1 the turn or server failed, 2 usage error,
+    3 server unreachable, 4 key refused.
+    """
+    if not question.strip():
+        err.print("[red]error:[/] the question is empty")
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
+    except CliError as exc:
+        raise fail(exc) from None
+    printer = TurnPrinter(stream=not as_json)
+    try:
+        session.run(session.backend.check(chat))
+        chat_id = chat or session.run(session.backend.create_chat(title_of(question)))
+        session.run(run_turn(session.backend, chat_id, question, printer))
+    except CliError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]stopped[/]: the server still finishes and stores the answer")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        session.close()
+    if as_json and printer.message is not None:
+        sys.stdout.write(json.dumps(printer.message, ensure_ascii=False, indent=2) + "\n")
+        if printer.error is not None:
+            err.print(f"[red]error:[/] {escape(printer.error)}")
+    if not printer.completed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+HELP_TEXT = (
+    "Type a question and press Enter. Commands: [bold]/new[/] starts a new chat, "
+    "[bold]/history[/] shows this chat, [bold]/quit[/] (or Ctrl-D) leaves. "
+    "Ctrl-C stops an answer."
+)
+
+
+def show_history(session: Session, chat_id: str | None) -> None:
+    """Print the current chat's messages."""
+    if chat_id is None:
+        out.print("[dim]No messages yet: this chat starts with your next question.[/]")
+        return
+    for message in session.run(session.backend.history(chat_id)):
+        if message["role"] == "user":
+            out.print(f"[bold cyan]you>[/] {escape(message['content'])}", highlight=False)
+            continue
+        status = message.get("status")
+        if status == "failed":
+            out.print(f"[red]agent (failed):[/] {escape(message.get('error') or '')}")
+        else:
+            label = "agent" if status == "completed" else f"agent ({status})"
+            out.print(f"[bold green]{label}>[/] {escape(message['content'])}", highlight=False)
+            print_citations(message.get("citations") or [])
+
+
+def enable_line_editing() -> None:
+    """Arrow keys and input history at the prompt, when the terminal has readline."""
+    if sys.stdin.isatty():
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401  (importing it is what turns it on)
+
+
+QUIT = "quit"
+
+
+def run_command(session: Session, command: str, chat_id: str | None) -> str | None:
+    """Carry out a /command; returns the chat to continue (None: a new one) or QUIT."""
+    if command in ("/quit", "/exit", "/q"):
+        return QUIT
+    if command == "/new":
+        out.print("[dim]A new chat starts with your next question.[/]")
+        return None
+    if command == "/history":
+        try:
+            show_history(session, chat_id)
+        except CliError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}")
+    elif command == "/help":
+        out.print(HELP_TEXT)
+    else:
+        out.print(f"Unknown command {escape(command)}. {HELP_TEXT}")
+    return chat_id
+
+
+def repl(session: Session, chat_id: str | None) -> int:
+    """The interactive loop; returns the exit code."""
+    out.print(f"Chatting with {escape(session.backend.label)}. {HELP_TEXT}", highlight=False)
+    if chat_id:
+        out.print(f"[dim]Continuing chat {chat_id}; /history shows it.[/]")
+    while True:
+        try:
+            text = out.input("[bold cyan]you>[/] ").strip()
+        except EOFError:
+            out.print()
+            return 0
+        except KeyboardInterrupt:
+            out.print("\n[dim](/quit leaves)[/]")
+            continue
+        if text.startswith("/"):
+            chat_id = run_command(session, text.split()[0].lower(), chat_id)
+            if chat_id == QUIT:
+                return 0
+            continue
+        if not text:
+            continue
+        try:
+            if chat_id is None:
+                chat_id = session.run(session.backend.create_chat(title_of(text)))
+            session.run(run_turn(session.backend, chat_id, text, TurnPrinter()))
+        except CliError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}")
+        except KeyboardInterrupt:
+            err.print("[yellow]stopped[/]: the answer still finishes and is stored (/history)")
+
+
+def chat(
+    chat: ChatOption = None,
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+    local: LocalOption = False,
+    timeout: TimeoutOption = 300.0,
+) -> None:
+    """Chat interactively: answers stream in, the agent remembers the conversation.
+
+    Inside: /new starts a new chat, /history shows this one, /quit (or Ctrl-D) leaves,
+    Ctrl-C stops an answer.
+
+    Example: qna-agent chat
+
+    Example: QNA_URL=https://qna.example.com QNA_API_KEY=... qna-agent chat
+
+    Example: qna-agent chat --local --chat 0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01
+    """
+    try:
+        session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
+    except CliError as exc:
+        raise fail(exc) from None
+    try:
+        session.run(session.backend.check(chat))
+        enable_line_editing()
+        code = repl(session, chat)
+    except CliError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        session.close()
+    raise typer.Exit(code)

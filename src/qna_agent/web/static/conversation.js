@@ -1,0 +1,273 @@
+// The conversation view: history, streaming a turn over SSE, citations, tool calls,
+// stop and retry.
+
+import { ApiError, getPage, readEvents, request } from "./api.js";
+import { renderMarkdown } from "./markdown.js";
+import { button, describeError, el, openPassage, showBanner } from "./ui.js";
+
+const SQL_TOOL = /sql/i;
+
+function citationMap(citations) {
+  return new Map((citations ?? []).map((c) => [c.ref, c]));
+}
+
+function toolSummary(call) {
+  const parts = [call.name, call.status ?? "running"];
+  if (call.result_summary) parts.push(call.result_summary.split("\n")[0]);
+  if (typeof call.duration_ms === "number") parts.push(`${call.duration_ms.toFixed(1)} ms`);
+  return parts.join(" \u00b7 ");
+}
+
+/** A collapsed <details> for one tool call; SQL tools show their query and row count. */
+function renderToolCall(details, call) {
+  details.dataset.status = call.status ?? "running";
+  details.dataset.tool = call.name;
+  const summary = el("summary", "", toolSummary(call));
+  const body = [];
+  const args = call.arguments ?? {};
+  const sql = SQL_TOOL.test(call.name) ? (args.sql ?? args.query) : undefined;
+  if (typeof sql === "string") {
+    const pre = el("pre", "sql");
+    pre.append(el("code", "language-sql", sql));
+    body.push(pre);
+    const rows = /(\d+)\s+rows?/.exec(call.result_summary ?? "");
+    if (rows) body.push(el("p", "row-count", `${rows[1]} row${rows[1] === "1" ? "" : "s"}`));
+  } else {
+    const pre = el("pre", "arguments");
+    pre.append(el("code", "language-json", JSON.stringify(args, null, 2)));
+    body.push(pre);
+  }
+  if (call.result_summary && typeof sql !== "string") body.push(el("p", "muted", call.result_summary));
+  details.replaceChildren(summary, ...body);
+}
+
+function renderCitations(list, citations) {
+  list.replaceChildren();
+  list.hidden = !citations?.length;
+  for (const citation of citations ?? []) {
+    const item = el("li");
+    item.value = citation.ref;
+    const link = el("a", "citation", citation.heading || citation.title || citation.source);
+    link.href = `#cite-${citation.ref}`;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      openPassage(citation);
+    });
+    item.append(link, el("span", "muted source", ` ${citation.source}`));
+    list.append(item);
+  }
+}
+
+export class Conversation {
+  constructor({ container, empty, onChatCreated, onBusy }) {
+    this.container = container;
+    this.empty = empty;
+    this.onChatCreated = onChatCreated;
+    this.onBusy = onBusy;
+    this.chatId = null;
+    this.controller = null;
+    this.loadToken = 0;
+  }
+
+  get busy() {
+    return this.controller !== null;
+  }
+
+  clear() {
+    this.chatId = null;
+    this.container.replaceChildren(this.empty);
+    this.empty.hidden = false;
+  }
+
+  /** Show a chat's stored history. */
+  async open(chatId) {
+    if (this.chatId === chatId && this.container.querySelector(".message")) return;
+    const token = ++this.loadToken;
+    this.chatId = chatId;
+    this.container.replaceChildren();
+    const messages = [];
+    let after = null;
+    do {
+      const page = await getPage(`/chats/${encodeURIComponent(chatId)}/messages`, { limit: 200, after });
+      if (token !== this.loadToken) return; // another chat was opened meanwhile
+      messages.push(...page.data);
+      after = page.has_more ? page.next_cursor : null;
+    } while (after);
+    let question = "";
+    for (const message of messages) {
+      if (message.role === "user") {
+        question = message.content;
+        this.addUser(message.content);
+      } else {
+        this.showAnswer(this.addAssistant(), message, question);
+      }
+    }
+    if (!messages.length) this.container.append(this.empty);
+    this.empty.hidden = messages.length > 0;
+    this.scroll();
+  }
+
+  addUser(text) {
+    this.empty.hidden = true;
+    const article = el("article", "message user");
+    article.dataset.role = "user";
+    article.append(el("div", "bubble", text));
+    this.container.append(article);
+    return article;
+  }
+
+  addAssistant() {
+    const article = el("article", "message assistant");
+    article.dataset.role = "assistant";
+    article.dataset.status = "in_progress";
+    article.dataset.deltas = "0";
+    const tools = el("div", "tools");
+    const body = el("div", "markdown body");
+    const typing = el("div", "typing", "Thinking\u2026");
+    const citations = el("ol", "citations");
+    citations.hidden = true;
+    citations.setAttribute("aria-label", "Sources");
+    const error = el("div", "message-error");
+    error.hidden = true;
+    error.setAttribute("role", "alert");
+    const meta = el("footer", "meta");
+    article.append(tools, body, typing, citations, error, meta);
+    this.container.append(article);
+    return article;
+  }
+
+  /** Render a stored or completed assistant message into its article. */
+  showAnswer(article, message, question) {
+    article.dataset.messageId = message.id;
+    article.dataset.status = message.status;
+    const tools = article.querySelector(".tools");
+    tools.replaceChildren();
+    for (const call of message.tool_calls ?? []) {
+      const details = el("details", "tool");
+      renderToolCall(details, call);
+      tools.append(details);
+    }
+    const citations = citationMap(message.citations);
+    article
+      .querySelector(".body")
+      .replaceChildren(renderMarkdown(message.content, { citations, onCitation: openPassage }));
+    renderCitations(article.querySelector(".citations"), message.citations);
+    article.querySelector(".typing").hidden = message.status !== "in_progress";
+    if (message.status === "in_progress") {
+      article.querySelector(".typing").textContent = "Still being answered\u2026 reload to see it.";
+    }
+    if (message.status === "failed") this.showFailure(article, message.error ?? "the turn failed", question);
+    const meta = [message.model, message.latency_ms != null ? `${(message.latency_ms / 1000).toFixed(1)} s` : ""];
+    article.querySelector(".meta").textContent = meta.filter(Boolean).join(" \u00b7 ");
+  }
+
+  showFailure(article, text, question, status = "failed") {
+    article.dataset.status = status;
+    article.querySelector(".typing").hidden = true;
+    const box = article.querySelector(".message-error");
+    box.replaceChildren(el("span", "", text));
+    if (question) {
+      box.append(
+        button("Retry", "retry", () => {
+          if (!this.busy) this.ask(question);
+        }),
+      );
+    }
+    box.hidden = false;
+  }
+
+  scroll() {
+    this.container.scrollTop = this.container.scrollHeight;
+  }
+
+  stop() {
+    this.controller?.abort();
+  }
+
+  /** Ask `question` in the open chat (creating one first when none is open). */
+  async ask(question) {
+    if (this.busy) return;
+    this.controller = new AbortController();
+    this.onBusy(true);
+    this.addUser(question);
+    const article = this.addAssistant();
+    this.scroll();
+    try {
+      if (!this.chatId) {
+        const response = await request("POST", "/chats", {
+          json: { title: question.slice(0, 80) },
+          signal: this.controller.signal,
+        });
+        const chat = await response.json();
+        this.chatId = chat.id;
+        this.onChatCreated(chat);
+      }
+      const response = await request("POST", `/chats/${encodeURIComponent(this.chatId)}/messages`, {
+        json: { content: question },
+        accept: "text/event-stream",
+        signal: this.controller.signal,
+      });
+      await this.consume(response, article, question);
+    } catch (error) {
+      if (error.name === "AbortError") {
+        const sent = Boolean(article.dataset.messageId);
+        const note = sent
+          ? "Stopped. The server still finishes and stores this answer; reopen the chat to see it."
+          : "Stopped before the question reached the server.";
+        this.showFailure(article, note, question, "stopped");
+      } else {
+        if (error instanceof ApiError && error.isAuth) showBanner(describeError(error));
+        this.showFailure(article, describeError(error), question);
+      }
+    } finally {
+      this.controller = null;
+      this.onBusy(false);
+      this.scroll();
+    }
+  }
+
+  async consume(response, article, question) {
+    const body = article.querySelector(".body");
+    const tools = new Map();
+    let text = "";
+    let frame = 0;
+    let finished = false;
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "message.created") {
+        article.dataset.messageId = data.message.id;
+      } else if (event === "tool.call" || event === "tool.result") {
+        let details = tools.get(data.id);
+        if (!details) {
+          details = el("details", "tool");
+          tools.set(data.id, details);
+          article.querySelector(".tools").append(details);
+        }
+        const previous = details.call ?? {};
+        details.call = { ...previous, ...data, arguments: data.arguments ?? previous.arguments };
+        renderToolCall(details, details.call);
+      } else if (event === "message.delta") {
+        text += data.delta;
+        article.dataset.status = "streaming";
+        article.dataset.deltas = String(Number(article.dataset.deltas) + 1);
+        article.querySelector(".typing").hidden = true;
+        if (!frame) {
+          frame = requestAnimationFrame(() => {
+            frame = 0;
+            body.replaceChildren(renderMarkdown(text));
+            this.scroll();
+          });
+        }
+      } else if (event === "message.completed") {
+        cancelAnimationFrame(frame);
+        this.showAnswer(article, data, question);
+        finished = true;
+      } else if (event === "error") {
+        cancelAnimationFrame(frame);
+        if (data.message) this.showAnswer(article, data.message, question);
+        this.showFailure(article, data.problem?.detail ?? "the turn failed", question);
+        finished = true;
+      }
+    }
+    if (!finished) this.showFailure(article, "The connection closed before the answer finished.", question);
+  }
+}
