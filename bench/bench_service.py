@@ -296,7 +296,7 @@ class Bench:
                     await self.measure(
                         target, scenario, server.port, concurrency, step, server, model
                     )
-            if "turn" in scenarios and self.args.latency_runs:
+            if "turn" in scenarios and self.args.latency_runs and workers == 1:
                 slow_ms = await self.set_llm_timing(LATENCY_TTFT_MS, LATENCY_TOKENS_PER_S)
                 for scenario in ("turn", "stream"):
                     await self.measure(target, f"{scenario} (LLM {LATENCY_TTFT_MS:g} ms)",
@@ -448,13 +448,13 @@ STANDARD_TARGETS = [
     "sqlite:1:turn,stream,history,search",
     "sqlite:2:turn,stream:8,32",
     "postgres:1:turn,stream,history,search:1,8,32",
-    "postgres:2:turn,stream:8,32",
+    "postgres:2:turn:8,32",
 ]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="qna-agent service benchmark")
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per timed run")
+    parser.add_argument("--duration", type=float, default=1.5, help="seconds per timed run")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before each cell")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
