@@ -9,6 +9,7 @@ missing PostgreSQL fails them instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,22 +21,30 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from qna_agent.agent.model import ChatModel
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services
 from qna_agent.main import create_app
+from qna_agent.security import keys
 from tests.fake_llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "knowledge"
 PG_SCHEMA = f"qna_test_{os.getpid()}"
 _TABLES = ("messages", "chats", "kb_chunks", "kb_documents", "alembic_version")
+# The API suite runs with real API keys: every client created by `client_for` sends an admin key
+# of the principal "anonymous" (the owner the foundation's tests expect).
+TEST_PRINCIPAL = "anonymous"
+FILE_KEY = "qna_test-bootstrap-key-0123456789abcdefghijklmnop"
 
 # Settings come from the tests alone, never from a developer's environment or .env file.
 for _name in list(os.environ):
-    if _name.startswith(("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_")) or _name in {
+    if _name.startswith(
+        ("LLM_", "OPENAI_", "DATABASE_", "KB_", "AGENT_", "SQL_TOOL_", "STREAM_")
+    ) or _name in {
         "KNOWLEDGE_DIR",
         "SECRETS_DIR",
         "ENVIRONMENT",
@@ -43,6 +52,22 @@ for _name in list(os.environ):
         "HOST",
     }:
         del os.environ[_name]
+# Likewise the security area's settings.
+_SECURITY_ENV = {"AUTH_MODE", "API_KEYS_FILE", "REDIS_URL", "CORS_ORIGINS", "TRUSTED_PROXIES"}
+for _name in list(os.environ):
+    if _name in _SECURITY_ENV or _name.startswith(("RATE_LIMIT_", "GATEWAY_", "METRICS_")):
+        del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Each app configures the root logger onto the current (captured) stderr; put it back
+    after the test so later tests never write to a closed capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def postgres_url() -> str | None:
@@ -109,6 +134,12 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "api-keys"
+    path.write_text(f"# name:role:key\n{TEST_PRINCIPAL}:admin:{FILE_KEY}\n")
+    return path
+
+
 def make_settings(tmp_path: Path, backend: str = "sqlite", **overrides: Any) -> Settings:
     """Settings for a test, on a fresh database."""
     values: dict[str, Any] = {
@@ -117,6 +148,7 @@ def make_settings(tmp_path: Path, backend: str = "sqlite", **overrides: Any) -> 
         "knowledge_dir": EXAMPLES,
         "log_format": "console",
         "llm_provider": "extractive",
+        "api_keys_file": _key_file(tmp_path),
     }
     if backend == "postgres":
         values["database_url"] = postgres_url()
@@ -167,9 +199,34 @@ async def running_app(
         yield app, services
 
 
+async def create_key(services: Services, name: str, role: str = "user") -> str:
+    """A new API key stored in the service's database."""
+    async with services.database.write_sessions.begin() as session:
+        return (await keys.create_key(session, name=name, role=role)).key
+
+
+async def _admin_key(app: FastAPI) -> str:
+    """An admin key from the database, or the bootstrap file's when there is no usable database."""
+    try:
+        return await create_key(app.state.services, TEST_PRINCIPAL, "admin")
+    except (OSError, SQLAlchemyError):
+        return FILE_KEY
+
+
 @asynccontextmanager
-async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client calling the app in-process."""
+async def client_for(app: FastAPI, *, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process, sending `key` (default: a new admin key)."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {key or await _admin_key(app)}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process with no credentials."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

@@ -60,6 +60,7 @@ class FakeLLM:
         self.replies: list[Reply] = []
         self.default: Reply | None = None
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []  # lower-case names, per request
         self._lock = threading.Lock()
         self._calls = 0
         self._server: uvicorn.Server | None = None
@@ -76,9 +77,10 @@ class FakeLLM:
         with self._lock:
             self.replies.extend(replies)
 
-    def _next(self, body: dict[str, Any]) -> Reply:
+    def _next(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            self.request_headers.append(headers)
             self._calls += 1
             if self.replies:
                 return self.replies.pop(0)
@@ -88,7 +90,7 @@ class FakeLLM:
 
     async def _completions(self, request: Request) -> Response:
         body = await request.json()
-        reply = self._next(body)
+        reply = self._next(body, dict(request.headers))
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

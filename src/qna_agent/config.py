@@ -8,7 +8,9 @@ then the defaults below. `docs/configuration.md` is generated from this class
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -209,7 +211,13 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", min_length=1, description="Model name to request.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
-    llm_max_retries: int = Field(2, ge=0, le=10, description="SDK retries on 429/5xx/network.")
+    llm_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of one LLM call on 429/5xx/timeouts/connection errors, with "
+        "exponential backoff and jitter (see `LLM_RETRY_*`).",
+    )
     llm_temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature (provider default if unset)."
     )
@@ -243,6 +251,77 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Interval of SSE keep-alive comments while a turn is quiet."
     )
 
+    # --- agent tools and LLM resilience -----------------------------------------------------
+    sql_tool_database_url: str | None = Field(
+        None,
+        description="Analytics database the agent may query read-only (`list_tables`, "
+        "`describe_table`, `run_sql`): `sqlite:///data/shop.db` or `postgresql://user@host/db`. "
+        "Separate from `DATABASE_URL`; unset disables the SQL tools.",
+    )
+    sql_tool_schema: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="PostgreSQL schema to query."
+    )
+    sql_tool_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Time limit of one SQL tool query (enforced by the database).",
+    )
+    sql_tool_max_rows: int = Field(200, ge=1, le=10_000, description="Most rows one query returns.")
+    sql_tool_max_result_bytes: int = Field(
+        20_000, ge=1000, le=1_000_000, description="Largest query result sent to the model (bytes)."
+    )
+    sql_tool_allow_privileged_role: bool = Field(
+        False,
+        description="PostgreSQL: accept a role that could write (still inside a READ ONLY "
+        "transaction). By default a role with more than SELECT is refused.",
+    )
+    llm_retry_base_seconds: float = Field(
+        0.5, ge=0, le=60, description="First retry delay; doubles per retry, with full jitter."
+    )
+    llm_retry_max_seconds: float = Field(
+        8.0, ge=0, le=300, description="Longest wait before one retry (caps `Retry-After` too)."
+    )
+    llm_breaker_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed LLM calls (5xx, timeouts, connection errors) that open "
+        "the circuit breaker: calls then fail at once with 503.",
+    )
+    llm_breaker_reset_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How long the breaker stays open before one trial call."
+    )
+    agent_history_tokens: int = Field(
+        6000,
+        ge=100,
+        le=2_000_000,
+        description="Token budget of the conversation sent to the model (system prompt and the "
+        "new question always kept; oldest turns dropped first).",
+    )
+    stream_cancel_on_disconnect: bool = Field(
+        False,
+        description="Cancel a streamed turn when its client disconnects (stored as `failed`). "
+        "By default the turn runs to completion and is stored.",
+    )
+    llm_prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},
+            "gpt-4o": {"prompt": 2.5, "completion": 10.0},
+        },
+        description="Price per million tokens by model, as JSON: "
+        '`{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}`. A model not listed costs 0.',
+    )
+    llm_price_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="Currency of `LLM_PRICES` (ISO 4217)."
+    )
+    openai_compat_model: str = Field(
+        "qna-agent",
+        min_length=1,
+        max_length=200,
+        description="Model name under which `/v1/chat/completions` serves the agent.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -255,6 +334,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
             )
+        return value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _complete_prices(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for model, price in value.items():
+            if set(price) != {"prompt", "completion"}:
+                raise ValueError(f"{model}: give exactly `prompt` and `completion` prices")
+            if min(price.values()) < 0:
+                raise ValueError(f"{model}: prices cannot be negative")
         return value
 
     @model_validator(mode="after")
@@ -302,6 +391,118 @@ class Settings(BaseSettings):
         if self.llm_provider != "auto":
             return self.llm_provider
         return "openai" if (self.llm_base_url or self.llm_api_key) else "extractive"
+
+    # --- observability ----------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at `GET /metrics`.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="If set, `/metrics` needs `Authorization: Bearer <token>` (secret). "
+        "The endpoint never uses the API's own authentication.",
+    )
+
+    # --- security ---------------------------------------------------------------------------
+    auth_mode: Literal["api_key", "gateway", "none"] | None = Field(
+        None,
+        description="`api_key` (Bearer or X-API-Key), `gateway` (trust a user header from "
+        "TRUSTED_PROXIES) or `none` (development only; refused in production). Default: `none` "
+        "in development, `api_key` otherwise.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="File of bootstrap keys, one `name:role:key` per line (a mounted secret); "
+        "read at start, in addition to keys made with `qna-agent keys create`.",
+    )
+    gateway_user_header: str = Field(
+        "X-Forwarded-User",
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="AUTH_MODE=gateway: header carrying the authenticated user id.",
+    )
+    gateway_role_header: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="AUTH_MODE=gateway: header carrying the role (`admin` or `user`); unset "
+        "means every gateway user is a `user`.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="AUTH_MODE=gateway: comma-separated addresses/CIDRs allowed to set the user "
+        "header (e.g. `10.0.0.0/8`); requests from elsewhere get 401.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser "
+        "(`https://app.example.com`); empty: no cross-origin access.",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis for rate limits shared by several replicas (`redis://host:6379/0`); "
+        "unset: limits are kept in each process's memory.",
+    )
+    rate_limit_requests_per_minute: int = Field(
+        120, ge=0, description="Requests per minute per principal (0: unlimited)."
+    )
+    rate_limit_tokens_per_day: int = Field(
+        1_000_000, ge=0, description="LLM tokens per UTC day per principal (0: unlimited)."
+    )
+    max_chats_per_principal: int = Field(
+        1000, ge=1, description="Chats one principal may keep; more gets 409."
+    )
+    max_messages_per_chat: int = Field(
+        1000, ge=2, description="Messages (questions and answers) one chat may hold; more: 409."
+    )
+    max_streams_per_principal: int = Field(
+        4, ge=1, description="Concurrent streamed answers per principal (per process); more: 429."
+    )
+    idempotency_ttl_seconds: int = Field(
+        86_400, ge=60, description="How long an `Idempotency-Key` is remembered."
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for part in _split_list(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: str) -> str:
+        for origin in _split_list(value):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_safe_in_production(self) -> Settings:
+        if self.environment == "production" and self.auth_mode == "none":
+            raise ValueError("AUTH_MODE=none is for local development; refused in production")
+        if self.resolved_auth_mode == "gateway" and not self.trusted_proxies.strip():
+            raise ValueError("AUTH_MODE=gateway needs TRUSTED_PROXIES (the gateway's addresses)")
+        return self
+
+    @property
+    def resolved_auth_mode(self) -> Literal["api_key", "gateway", "none"]:
+        """The authentication mode in effect."""
+        if self.auth_mode is not None:
+            return self.auth_mode
+        return "none" if self.environment == "development" else "api_key"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """CORS_ORIGINS as a list."""
+        return _split_list(self.cors_origins)
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """TRUSTED_PROXIES as networks."""
+        return [ipaddress.ip_network(p, strict=False) for p in _split_list(self.trusted_proxies)]
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class SettingsError(Exception):

@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 import structlog
 
+from qna_agent.agent.history import text_counter
+from qna_agent.agent.instrumented import instrument  # --- observability ---
 from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.model import ChatModel
+from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.providers import build_model
+from qna_agent.agent.sql_tool import SqlToolbox
+from qna_agent.agent.sql_tools import sql_prompt, sql_tools
 from qna_agent.agent.tools import ToolRegistry
 from qna_agent.chat.turns import TurnRunner
 from qna_agent.config import Settings, SettingsError
@@ -19,6 +24,8 @@ from qna_agent.db.engine import Database
 from qna_agent.knowledge.embedding import Embedder, build_embedder
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.service import KnowledgeBase
+from qna_agent.observability import tracing  # --- observability ---
+from qna_agent.security.setup import Security, build_security
 
 log = structlog.get_logger(__name__)
 
@@ -33,18 +40,43 @@ class Services:
     model: ChatModel
     agent: Agent
     turns: TurnRunner
+    security: Security  # --- security: keys, rate limits, stream slots
     draining: bool = False
+    # --- agent tools: the analytics database of the SQL tools, when configured
+    sql: SqlToolbox | None = None
 
     async def close(self) -> None:
-        """Release the model's and the database's connections."""
+        """Release the model's, the SQL tools' and the database's connections."""
         await self.model.aclose()
+        await self.security.aclose()
+        if self.sql is not None:
+            await self.sql.aclose()
         await self.database.dispose()
 
 
-def build_tools(settings: Settings, knowledge: KnowledgeBase) -> ToolRegistry:
+def build_sql_toolbox(settings: Settings) -> SqlToolbox | None:
+    """The read-only analytics database, if `SQL_TOOL_DATABASE_URL` is set."""
+    if not settings.sql_tool_database_url:
+        return None
+    return SqlToolbox.from_url(
+        settings.sql_tool_database_url,
+        time_limit_s=settings.sql_tool_timeout_seconds,
+        schema=settings.sql_tool_schema,
+        allow_privileged_role=settings.sql_tool_allow_privileged_role,
+        max_rows=settings.sql_tool_max_rows,
+        max_result_bytes=settings.sql_tool_max_result_bytes,
+    )
+
+
+def build_tools(
+    settings: Settings, knowledge: KnowledgeBase, sql: SqlToolbox | None = None
+) -> ToolRegistry:
     """The agent's tools."""
     registry = ToolRegistry()
     registry.register(knowledge_search_tool(knowledge, settings.kb_top_k))
+    # --- agent tools: read-only SQL over the analytics database
+    for tool in sql_tools(sql) if sql is not None else []:
+        registry.register(tool)
     return registry
 
 
@@ -106,20 +138,34 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     """Wire the parts together (no database I/O yet). `model` replaces the configured one."""
     database = Database(settings)
     knowledge = build_knowledge(settings, database)
-    chat_model = model or build_model(settings)
+    # --- observability: every model call measured; SQL spans when tracing is on ---
+    chat_model = instrument(model or build_model(settings))
+    system = database.engine.dialect.name
+    tracing.instrument_engine(database.engine, system)
+    if database.write_engine is not database.engine:
+        tracing.instrument_engine(database.write_engine, system)
+    sql = build_sql_toolbox(settings)
+    system_prompt = settings.agent_system_prompt
+    if sql is not None:
+        system_prompt = f"{system_prompt}\n\n{sql_prompt(sql.backend.dialect)}"
+    count_tokens, _ = text_counter()
     agent = Agent(
         chat_model,
-        build_tools(settings, knowledge),
-        system_prompt=settings.agent_system_prompt,
+        build_tools(settings, knowledge, sql),
+        system_prompt=system_prompt,
         max_steps=settings.agent_max_steps,
+        history_tokens=settings.agent_history_tokens,
+        count_tokens=count_tokens,
     )
     turns = TurnRunner(
         database,
         agent,
         history_messages=settings.agent_history_messages,
         turn_timeout=settings.agent_turn_timeout_seconds,
+        prices=PriceTable(settings.llm_prices, settings.llm_price_currency),
     )
-    return Services(settings, database, knowledge, chat_model, agent, turns)
+    security = build_security(settings, database)
+    return Services(settings, database, knowledge, chat_model, agent, turns, security, sql=sql)
 
 
 async def prepare(services: Services) -> None:

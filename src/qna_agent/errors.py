@@ -63,3 +63,32 @@ class ServiceUnavailable(QnaError):
     """The service cannot take the request now (database down, shutting down)."""
 
     title = "Service unavailable"
+
+
+# --- security ---------------------------------------------------------------------------------
+class Unauthorized(QnaError):
+    """No valid credentials were presented."""
+
+    title = "Unauthorized"
+
+
+class Forbidden(QnaError):
+    """The caller is known but may not do this."""
+
+    title = "Forbidden"
+
+
+class RateLimited(QnaError):
+    """Too many requests (or tokens) for now; `retry_after` seconds until it is worth retrying."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, retry_after)
+
+
+class QuotaExceeded(QnaError):
+    """A lasting limit is reached (chats per principal, messages per chat)."""
+
+    title = "Quota exceeded"

@@ -9,17 +9,23 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, knowledge, messages
+from qna_agent.api.routes import chats, health, keys, knowledge, messages, openai_compat
+from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
 from qna_agent.api.routes import web as web_page  # --- web page ---
+from qna_agent.api.security_headers import SecurityHeadersMiddleware
+from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
-from qna_agent.observability.logging import configure_logging
+from qna_agent.observability import metrics, tracing  # --- observability ---
+from qna_agent.observability.logging import configure_logging, secret_values
+from qna_agent.security.idempotency import purge_expired
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +33,24 @@ SWEEP_INTERVAL_SECONDS = 60.0
 WARM_UP_RETRY_SECONDS = 2.0
 # A turn is bounded by its timeout; past this margin an in-progress row is an orphan.
 STALE_MARGIN = timedelta(seconds=30)
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "X-API-Key",
+    "Content-Type",
+    "Accept",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_RESPONSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "Idempotent-Replayed",
+]
 
 DESCRIPTION = """
 Ask questions in chats; the agent answers from your documents, with citations.
@@ -80,6 +104,17 @@ async def _resync_knowledge(services: Services) -> None:
             log.warning("knowledge_resync_failed", error=f"{type(exc).__name__}: {exc}")
 
 
+async def _purge_idempotency_keys(services: Services) -> None:
+    """Forget Idempotency-Keys past their time (security area)."""
+    ttl = timedelta(seconds=services.settings.idempotency_ttl_seconds)
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            await purge_expired(services.database, ttl=ttl)
+        except Exception as exc:  # an outage must not kill the sweeper
+            log.warning("idempotency_purge_failed", error=type(exc).__name__)
+
+
 async def _recover(services: Services) -> None:
     """Fail turns a crash left in progress. With SQLite this process is the only writer, so
     every such row is an orphan; with PostgreSQL another replica may own it, so only rows older
@@ -117,6 +152,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(_warm_up(services), name="warm-up"),
         asyncio.create_task(_sweep_stale_turns(services), name="sweep-stale-turns"),
         asyncio.create_task(_resync_knowledge(services), name="resync-knowledge"),
+        asyncio.create_task(_purge_idempotency_keys(services), name="purge-idempotency"),
     ]
     try:
         yield
@@ -129,13 +165,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await services.close()
+        # --- observability: export the last spans, drop this worker's live gauges ---
+        tracing.flush()
+        metrics.mark_process_dead()
         log.info("stopped")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the ASGI application (no I/O until the lifespan starts)."""
     settings = settings or (services.settings if services else get_settings())
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
+    # --- observability: traces only when OTEL_* ask for them (before services: DB spans) ---
+    tracing.configure_from_environment()
+    metrics.configure_metrics()
     app = FastAPI(
         title="qna-agent",
         version=__version__,
@@ -150,6 +192,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(chats.router)
     app.include_router(messages.router)
     app.include_router(knowledge.router)
+    app.include_router(openai_compat.router)  # agent tools: the OpenAI-compatible front door
+    app.include_router(metrics_route.router)  # --- observability ---
+    app.include_router(keys.router)
 
     web_page.install(app)  # --- web page: `/` and `/static` ---
 
@@ -158,5 +203,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         max_bytes=settings.max_request_bytes,
         large_paths={"/kb/documents": settings.kb_max_upload_bytes},
     )
+    app.add_middleware(TelemetryMiddleware)  # --- observability: inside the request id ---
     app.add_middleware(RequestIdMiddleware)
+    # --- security: headers on every response; CORS only for configured origins ---
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     return app

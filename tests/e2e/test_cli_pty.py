@@ -91,6 +91,7 @@ def served(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[str]:
         llm_provider="openai",
         llm_base_url=fake_llm.base_url,
         llm_api_key="test-key",
+        auth_mode="none",  # the page/CLI flows; API keys are tested in test_auth.py
         llm_max_retries=0,
         log_level="WARNING",
     )

@@ -19,7 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from qna_agent.cli import app
-from tests.conftest import EXAMPLES, make_settings
+from tests.conftest import EXAMPLES, FILE_KEY, make_settings
 from tests.fake_llm import FakeLLM, failure, text, tool_call
 from tests.live_server import live_server
 
@@ -50,6 +50,7 @@ def served(fake_llm: FakeLLM, tmp_path: Path) -> Iterator[str]:
         llm_provider="openai",
         llm_base_url=fake_llm.base_url,
         llm_api_key="test-key",
+        auth_mode="none",  # the page/CLI flows; API keys are tested in test_auth.py
         llm_max_retries=0,
         log_level="WARNING",
     )
@@ -120,16 +121,17 @@ def test_exit_codes_say_what_went_wrong(served: str, fake_llm: FakeLLM) -> None:
     assert runner.invoke(app, ["ask"]).exit_code == 2  # typer's own usage error
 
 
-def test_a_refused_key_exits_4(served: str) -> None:
-    refused = httpx.get(f"{served}/chats", headers={"Authorization": "Bearer wrong-key"})
-    if refused.status_code not in (401, 403):
-        pytest.skip(
-            "the server accepts any key: API-key authentication (401 on a wrong key) has not "
-            f"landed yet (GET /chats with a bogus key answered {refused.status_code})"
-        )
-    result = runner.invoke(app, ["ask", QUESTION, "--url", served, "--api-key", "wrong-key"])
-    assert result.exit_code == 4
-    assert "refused the API key" in result.stderr
+def test_a_refused_key_exits_4_and_a_good_key_works(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    script_answer(fake_llm)
+    settings = make_settings(
+        tmp_path, llm_provider="openai", llm_base_url=fake_llm.base_url, llm_max_retries=0
+    )
+    with live_server(settings) as served:
+        result = runner.invoke(app, ["ask", QUESTION, "--url", served, "--api-key", "wrong-key"])
+        assert result.exit_code == 4
+        assert "refused the API key" in result.stderr
+        good = runner.invoke(app, ["ask", QUESTION, "--url", served], env={"QNA_API_KEY": FILE_KEY})
+        assert good.exit_code == 0, good.output
 
 
 def test_chat_session_with_commands(served: str, fake_llm: FakeLLM) -> None:
@@ -184,7 +186,9 @@ def test_local_ask_and_chat_share_the_database_with_the_server(
     assert "Only unused items [1]." in chatted.stdout
     assert f"you> {QUESTION}" in chatted.stdout  # /history shows the earlier turn
 
-    settings = make_settings(tmp_path, llm_provider="extractive", log_level="WARNING")
+    settings = make_settings(
+        tmp_path, llm_provider="extractive", log_level="WARNING", auth_mode="none"
+    )
     with live_server(settings) as url:
         history = httpx.get(f"{url}/chats/{message['chat_id']}/messages").json()["data"]
     assert [m["content"] for m in history if m["role"] == "user"] == [QUESTION, "Any conditions?"]

@@ -64,3 +64,12 @@ async def test_not_ready_when_database_is_unreachable(tmp_path: Path) -> None:
         assert chats.status_code == 503
         assert chats.headers["content-type"].startswith("application/problem+json")
         assert chats.headers["retry-after"] == "5"
+
+
+def test_a_newer_schema_keeps_old_pods_ready() -> None:
+    from qna_agent.db.migrate import head_revisions, schema_is_current
+
+    assert schema_is_current(head_revisions())
+    assert not schema_is_current(set())
+    assert not schema_is_current({"0001"})  # behind: migrations still to run
+    assert schema_is_current({"9999_from_a_newer_release"})  # ahead: a rolling update

@@ -176,7 +176,7 @@ async def test_openai_provider_end_to_end(settings: Settings, fake_llm: FakeLLM)
     message = response.json()
     assert message["content"] == "You have 30 days from delivery to return most items [1]."
     assert message["model"] == "fake-model"
-    assert message["usage"] == {"prompt_tokens": 750, "completion_tokens": 30}
+    assert message["usage"] == {"prompt_tokens": 750, "completion_tokens": 30, "cost_micros": 0}
     assert message["citations"][0]["ref"] == 1
     assert message["tool_calls"][0]["arguments"] == {"query": "return window", "top_k": 3}
 
@@ -211,7 +211,7 @@ async def test_openai_provider_streams_tool_calls_and_usage(
     tool = next(e for e in events if e["event"] == "tool.call")["data"]
     assert tool["arguments"] == {"query": "return window"}
     completed = events[-1]["data"]
-    assert completed["usage"] == {"prompt_tokens": 60, "completion_tokens": 15}
+    assert completed["usage"] == {"prompt_tokens": 60, "completion_tokens": 15, "cost_micros": 0}
     assert fake_llm.requests[0]["stream_options"] == {"include_usage": True}
 
 

@@ -12,11 +12,19 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import structlog
 
+from qna_agent.agent.history import TextCounter, estimate_text_tokens, fit_to_budget
 from qna_agent.agent.model import ChatModel
-from qna_agent.agent.tools import ToolArgumentError, ToolContext, ToolOutput, ToolRegistry
+from qna_agent.agent.tools import (
+    ToolArgumentError,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    ToolRegistry,
+)
 from qna_agent.agent.types import (
     AgentEvent,
     AgentResult,
@@ -30,6 +38,7 @@ from qna_agent.agent.types import (
     ToolCallStarted,
     Usage,
 )
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -43,72 +52,124 @@ def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
     return [citation for citation in citations if citation.ref in used]
 
 
+@dataclass(slots=True)
+class UsageMeter:
+    """Usage of a turn so far, readable even when the turn fails or is cancelled midway."""
+
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+
+
 class Agent:
     """Runs turns of one model with one set of tools."""
 
     def __init__(
-        self, model: ChatModel, tools: ToolRegistry, *, system_prompt: str, max_steps: int
+        self,
+        model: ChatModel,
+        tools: ToolRegistry,
+        *,
+        system_prompt: str,
+        max_steps: int,
+        history_tokens: int | None = None,
+        count_tokens: TextCounter = estimate_text_tokens,
     ) -> None:
         self.model = model
         self.tools = tools
         self.system_prompt = system_prompt
         self.max_steps = max_steps
+        self.history_tokens = history_tokens
+        self.count_tokens = count_tokens
+
+    def _prompt(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if self.history_tokens is None:
+            return messages
+        return fit_to_budget(messages, self.history_tokens, self.count_tokens)
 
     async def run(
-        self, history: Sequence[ChatMessage], *, stream: bool = False
+        self,
+        history: Sequence[ChatMessage],
+        *,
+        stream: bool = False,
+        meter: UsageMeter | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        """Answer the last user message of `history`; yields events, the last an AgentResult."""
+        """Answer the last user message of `history`; yields events, the last an AgentResult.
+
+        `meter`, when given, is kept up to date with the usage of every model call."""
         messages = [ChatMessage("system", self.system_prompt), *history]
         context = ToolContext()
         records: list[ToolCallRecord] = []
-        usage = Usage()
+        meter = meter or UsageMeter()
         texts: list[str] = []
-        model_name = self.model.model
+        meter.model = meter.model or self.model.model
         for step in range(1, self.max_steps + 1):
-            specs = self.tools.specs() if step < self.max_steps else []
-            separator_needed = bool(texts)
-            response: ModelResponse | None = None
-            if stream:
-                async for item in self.model.stream(messages, specs):
-                    if isinstance(item, TextDelta):
-                        if item.text and separator_needed:
-                            separator_needed = False
-                            yield TextDelta("\n\n")
-                        yield item
-                    else:
-                        response = item
-            else:
-                response = await self.model.complete(messages, specs)
-            if response is None:  # a provider bug, not a user's problem
-                raise RuntimeError("model stream ended without a response")
-            usage += response.usage
-            model_name = response.model or model_name
-            if response.content:
-                texts.append(response.content)
-            if not response.tool_calls or not specs:
-                content = "\n\n".join(texts)
-                yield AgentResult(
-                    content=content,
-                    citations=cited(content, context.citations),
-                    tool_calls=records,
-                    usage=usage,
-                    model=model_name,
-                    steps=step,
+            with tracing.span("agent step", {"qna.agent.step": step}):
+                specs = self.tools.specs() if step < self.max_steps else []
+                separator_needed = bool(texts)
+                response: ModelResponse | None = None
+                prompt = self._prompt(messages)
+                if stream:
+                    async for item in self.model.stream(prompt, specs):
+                        if isinstance(item, TextDelta):
+                            if item.text and separator_needed:
+                                separator_needed = False
+                                yield TextDelta("\n\n")
+                            yield item
+                        else:
+                            response = item
+                else:
+                    response = await self.model.complete(prompt, specs)
+                if response is None:  # a provider bug, not a user's problem
+                    raise RuntimeError("model stream ended without a response")
+                meter.usage += response.usage
+                meter.model = response.model or meter.model
+                if response.content:
+                    texts.append(response.content)
+                if not response.tool_calls or not specs:
+                    content = "\n\n".join(texts)
+                    yield AgentResult(
+                        content=content,
+                        citations=cited(content, context.citations),
+                        tool_calls=records,
+                        usage=meter.usage,
+                        model=meter.model,
+                        steps=step,
+                    )
+                    return
+                messages.append(ChatMessage("assistant", response.content, response.tool_calls))
+                for call in response.tool_calls:
+                    yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
+                outcomes = await asyncio.gather(
+                    *(self._run_tool(call, context) for call in response.tool_calls)
                 )
-                return
-            messages.append(ChatMessage("assistant", response.content, response.tool_calls))
-            for call in response.tool_calls:
-                yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
-            outcomes = await asyncio.gather(
-                *(self._run_tool(call, context) for call in response.tool_calls)
-            )
-            for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
-                records.append(record)
-                messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
-                yield ToolCallFinished(record)
+                for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
+                    records.append(record)
+                    messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
+                    yield ToolCallFinished(record)
         raise AssertionError("unreachable: the last step offers no tools")  # pragma: no cover
 
     async def _run_tool(
+        self, call: ToolCall, context: ToolContext
+    ) -> tuple[ToolOutput, ToolCallRecord]:
+        """Run one tool call inside its span, and count it."""
+        # Model output names the tool: only registered names become label values.
+        tool = call.name if self.tools.get(call.name) is not None else "unknown"
+        with tracing.span(
+            f"execute_tool {tool}",
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool,
+                "gen_ai.tool.call.id": call.id,
+            },
+        ) as span:
+            output, record = await self._call_tool(call, context)
+            span.set_attribute("qna.tool.status", record.status)
+            if record.status != "ok":
+                tracing.set_error(span, record.result_summary[:200])
+        metrics.TOOL_CALLS.labels(tool, record.status).inc()
+        metrics.TOOL_DURATION.labels(tool).observe(record.duration_ms / 1000)
+        return output, record
+
+    async def _call_tool(
         self, call: ToolCall, context: ToolContext
     ) -> tuple[ToolOutput, ToolCallRecord]:
         started = time.perf_counter()
@@ -122,7 +183,7 @@ class Agent:
             arguments = tool.parse(call.arguments)
             output = await tool.invoke(context, arguments)
             status: str = "ok"
-        except ToolArgumentError as exc:
+        except ToolError as exc:
             output, status = ToolOutput(f"Error: {exc}", f"error: {exc}"), "error"
         except Exception as exc:  # a tool failure is reported to the model, not the user
             log.exception("tool_failed", tool=call.name)

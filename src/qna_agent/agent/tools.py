@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -38,19 +38,7 @@ class ToolContext:
             ):
                 return existing.ref
         ref = len(self.citations) + 1
-        self.citations.append(
-            Citation(
-                ref=ref,
-                source=citation.source,
-                title=citation.title,
-                heading=citation.heading,
-                snippet=citation.snippet,
-                score=citation.score,
-                start_line=citation.start_line,
-                end_line=citation.end_line,
-                chunk_id=citation.chunk_id,
-            )
-        )
+        self.citations.append(replace(citation, ref=ref))
         return ref
 
 
@@ -62,7 +50,12 @@ class ToolOutput:
     summary: str
 
 
-class ToolArgumentError(Exception):
+class ToolError(Exception):
+    """A refusal or failure the model can act on (a bad query, an unknown table): its message
+    goes back to the model as the tool's result, and the call is recorded as `error`."""
+
+
+class ToolArgumentError(ToolError):
     """The model's arguments do not fit the tool's schema; the message tells it why."""
 
 

@@ -80,6 +80,9 @@ class Citation:
     start_line: int | None = None
     end_line: int | None = None
     chunk_id: int | None = None
+    kind: Literal["document", "sql"] = "document"
+    query: str | None = None
+    row_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

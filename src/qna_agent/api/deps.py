@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qna_agent.api import auth
 from qna_agent.chat.turns import TurnRunner
 from qna_agent.config import Settings
 from qna_agent.container import Services
+from qna_agent.errors import Forbidden
 from qna_agent.knowledge.service import KnowledgeBase
+from qna_agent.security.keys import Principal
 
-ANONYMOUS = "anonymous"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling. Chats belong to the principal that created them."""
-
-    id: str
-    role: str = "user"
+ANONYMOUS = auth.ANONYMOUS
 
 
 def get_services(request: Request) -> Services:
@@ -61,9 +56,28 @@ async def get_write_session(services: ServicesDep) -> AsyncIterator[AsyncSession
         yield session
 
 
-def get_principal() -> Principal:
-    """The caller. Without authentication configured, everyone is the same local user."""
-    return Principal(ANONYMOUS)
+# --- security: authentication, rate limit, roles ---
+async def get_principal(
+    request: Request,
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(auth.bearer_scheme)],
+    header_key: Annotated[str | None, Security(auth.api_key_scheme)],
+) -> Principal:
+    """The authenticated caller (401 otherwise), counted against its rate limit (429)."""
+    principal = await auth.authenticate(
+        request, services.settings, services.security, bearer, header_key
+    )
+    await auth.count_request(request, services.security, principal)
+    return principal
+
+
+async def require_admin(
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
+    """The caller, who must be an administrator (403 otherwise)."""
+    if not principal.is_admin:
+        raise Forbidden("this needs an admin key")
+    return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -72,3 +86,4 @@ TurnsDep = Annotated[TurnRunner, Depends(get_turns)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

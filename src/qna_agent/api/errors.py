@@ -30,6 +30,11 @@ STATUS_BY_ERROR: dict[type[errors.QnaError], tuple[int, str]] = {
     errors.UpstreamError: (502, "upstream_error"),
     errors.UpstreamTimeout: (504, "upstream_timeout"),
     errors.ServiceUnavailable: (503, "service_unavailable"),
+    # --- security ---
+    errors.Unauthorized: (401, "unauthorized"),
+    errors.Forbidden: (403, "forbidden"),
+    errors.RateLimited: (429, "rate_limited"),
+    errors.QuotaExceeded: (409, "quota_exceeded"),
 }
 
 # The database is down or overloaded: the client may retry, it is not a bug.
@@ -79,7 +84,23 @@ def problem_for(exc: errors.QnaError) -> tuple[int, str, dict[str, Any]]:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.QnaError)
     status, code, extra = problem_for(exc)
-    return problem_response(status, exc.detail, code=code, instance=request.url.path, **extra)
+    headers = problem_headers(exc) or {}
+    # --- agent tools and LLM resilience: tell clients when a paused provider is tried again
+    retry_after = exc.extra.get("retry_after")
+    if status in (429, 503) and isinstance(retry_after, int | float):
+        headers["Retry-After"] = str(max(round(retry_after), 1))
+    return problem_response(
+        status, exc.detail, code=code, instance=request.url.path, headers=headers or None, **extra
+    )
+
+
+def problem_headers(exc: errors.QnaError) -> dict[str, str] | None:
+    """Headers a problem needs: a challenge for 401, Retry-After for 429 (security area)."""
+    if isinstance(exc, errors.Unauthorized):
+        return {"WWW-Authenticate": 'Bearer realm="qna-agent"'}
+    if isinstance(exc, errors.RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -66,9 +66,12 @@ class ChatOut(BaseModel):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    usage: ChatUsageOut | None = Field(
+        None, description="Token and cost totals; given by `GET /chats/{id}` only."
+    )
 
     @classmethod
-    def of(cls, chat: Chat) -> ChatOut:
+    def of(cls, chat: Chat, usage: ChatUsageOut | None = None) -> ChatOut:
         """The public view of a chat row."""
         return cls(
             id=chat.id,
@@ -76,6 +79,7 @@ class ChatOut(BaseModel):
             metadata=chat.meta,
             created_at=chat.created_at,
             updated_at=chat.updated_at,
+            usage=usage,
         )
 
 
@@ -91,6 +95,11 @@ class CitationOut(BaseModel):
     start_line: int | None = None
     end_line: int | None = None
     chunk_id: int | None = Field(None, description="Open it at `GET /kb/chunks/{chunk_id}`.")
+    kind: Literal["document", "sql"] = Field(
+        "document", description="`document`: a passage; `sql`: a query result of the SQL tool."
+    )
+    query: str | None = Field(None, description="For `sql`: the query that was run.")
+    row_count: int | None = Field(None, description="For `sql`: how many rows it returned.")
 
 
 class ToolCallOut(BaseModel):
@@ -105,10 +114,23 @@ class ToolCallOut(BaseModel):
 
 
 class UsageOut(BaseModel):
-    """Tokens the language model billed for the turn."""
+    """Tokens the language model billed for the turn, and what they cost."""
 
     prompt_tokens: int
     completion_tokens: int
+    cost_micros: int = Field(
+        0, description="Cost in millionths of the price currency (`LLM_PRICE_CURRENCY`)."
+    )
+
+
+class ChatUsageOut(BaseModel):
+    """Totals over a chat's answers (failed and retried attempts included)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int
+    currency: str = Field(description="ISO 4217 code of the prices, e.g. USD.")
+    assistant_messages: int
 
 
 class MessageCreate(BaseModel):
@@ -157,7 +179,7 @@ class MessageOut(BaseModel):
                             "duration_ms": 3.2,
                         }
                     ],
-                    "usage": {"prompt_tokens": 812, "completion_tokens": 41},
+                    "usage": {"prompt_tokens": 812, "completion_tokens": 41, "cost_micros": 146},
                     "model": "gpt-4o-mini",
                     "latency_ms": 1240,
                     "created_at": _EXAMPLE_TIME,
@@ -192,7 +214,9 @@ class MessageOut(BaseModel):
             citations=[CitationOut.model_validate(c) for c in message.citations],
             tool_calls=[ToolCallOut.model_validate(t) for t in message.tool_calls],
             usage=UsageOut(
-                prompt_tokens=message.prompt_tokens, completion_tokens=message.completion_tokens
+                prompt_tokens=message.prompt_tokens,
+                completion_tokens=message.completion_tokens,
+                cost_micros=message.cost_micros,
             ),
             model=message.model,
             latency_ms=message.latency_ms,

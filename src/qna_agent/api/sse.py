@@ -15,7 +15,10 @@ from typing import Any
 from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted
 from qna_agent.api.errors import problem_for
 from qna_agent.api.schemas import MessageOut
+from qna_agent.chat.models import STATUS_FAILED, Message
 from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished
+from qna_agent.errors import UpstreamError
+from qna_agent.observability import metrics
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -67,6 +70,15 @@ def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
 
 async def turn_events(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[bytes]:
     """The SSE byte stream of a turn, from `message.created` to the end."""
+    metrics.SSE_STREAMS.inc()
+    try:
+        async for frame in _turn_frames(turn, keepalive_seconds=keepalive_seconds):
+            yield frame
+    finally:
+        metrics.SSE_STREAMS.dec()
+
+
+async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[bytes]:
     message_id = str(turn.assistant_message.id)
     event_id = 1
     yield encode_event(
@@ -88,3 +100,18 @@ async def turn_events(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator[
         yield encode_event(event_id, name, data)
         if isinstance(event, TurnFinished):
             return
+
+
+async def replay_events(message: Message, user_message: Message | None) -> AsyncIterator[bytes]:
+    """A finished turn as a short stream (an `Idempotency-Key` replay): created, then the end."""
+    created: dict[str, Any] = {"message": MessageOut.of(message).model_dump(mode="json")}
+    if user_message is not None:
+        created["user_message"] = MessageOut.of(user_message).model_dump(mode="json")
+    yield encode_event(1, "message.created", created)
+    error = (
+        UpstreamError(message.error or "the turn failed", message_id=str(message.id))
+        if message.status == STATUS_FAILED
+        else None
+    )
+    name, data = _frame(TurnFinished(message, error), str(message.id))
+    yield encode_event(2, name, data)

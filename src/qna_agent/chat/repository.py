@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat.models import (
@@ -105,6 +105,33 @@ async def finish_message(
     if message is None:  # the chat was deleted while the turn ran
         raise NotFound(f"message {message_id} not found", resource="message")
     return message
+
+
+async def reopen_failed(session: AsyncSession, *, message_id: uuid.UUID) -> Message | None:
+    """Set a failed assistant message back to `in_progress` (atomically); None if not failed."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == STATUS_FAILED)
+        .values(status=STATUS_IN_PROGRESS, error=None, content="", updated_at=utcnow())
+    )
+    if not getattr(result, "rowcount", 0):
+        return None
+    return await session.get(Message, message_id, populate_existing=True)
+
+
+async def chat_usage(session: AsyncSession, *, chat_id: uuid.UUID) -> tuple[int, int, int, int]:
+    """Totals of a chat's assistant messages: prompt and completion tokens, cost, count."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(Message.prompt_tokens), 0),
+                func.coalesce(func.sum(Message.completion_tokens), 0),
+                func.coalesce(func.sum(Message.cost_micros), 0),
+                func.count(),
+            ).where(Message.chat_id == chat_id, Message.role == ROLE_ASSISTANT)
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 async def fail_stale_turns(session: AsyncSession, *, updated_before: datetime, reason: str) -> int:

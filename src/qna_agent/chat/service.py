@@ -79,6 +79,22 @@ async def delete_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUI
     await repository.delete_chat(session, chat=chat)
 
 
+@dataclass(frozen=True, slots=True)
+class ChatUsage:
+    """Token and cost totals of a chat's answers."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int
+    assistant_messages: int
+
+
+async def chat_usage(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> ChatUsage:
+    """Totals over the owner's chat (every attempt of every answer)."""
+    await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    return ChatUsage(*await repository.chat_usage(session, chat_id=chat_id))
+
+
 async def list_messages(
     session: AsyncSession,
     *,

@@ -8,7 +8,7 @@ import typer
 
 from qna_agent import __version__
 from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
-from qna_agent.cli import config, db, eval, kb
+from qna_agent.cli import config, db, eval, kb, keys
 from qna_agent.cli.common import out, settings_or_exit
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(eval.app, name="eval")
 app.command("ask")(chat_commands.ask)  # --- web page & CLI ---
 app.command("chat")(chat_commands.chat)  # --- web page & CLI ---
+app.add_typer(keys.app, name="keys")
 
 
 @app.command()
@@ -38,26 +39,44 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default: HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes. With more than one, metrics are summed across them "
+            "through PROMETHEUS_MULTIPROC_DIR (a private temporary directory if unset).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (migrates first in development).
 
     Example: qna-agent serve --port 8000
     """
+    import shutil
+
     import uvicorn
 
+    from qna_agent.observability.multiprocess import prepare_directory
+
     settings = settings_or_exit()
-    uvicorn.run(
-        "qna_agent.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        proxy_headers=True,
-        server_header=False,
-    )
+    # --- observability: workers must share one metrics directory, set before they start ---
+    metrics_dir = prepare_directory() if workers > 1 else None
+    try:
+        uvicorn.run(
+            "qna_agent.main:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            # Gateway auth checks the socket's peer; forwarded headers must not replace it.
+            proxy_headers=settings.resolved_auth_mode != "gateway",
+            server_header=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def main() -> None:

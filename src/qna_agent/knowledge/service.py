@@ -40,6 +40,7 @@ from qna_agent.knowledge.vectors_store import (
     load_sqlite_vectors,
     pg_dense_search,
 )
+from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -133,15 +134,23 @@ class KnowledgeBase:
     async def search(self, query: str, top_k: int) -> list[SearchHit]:
         """The best passages for `query`, best first (hybrid when an embedder is set)."""
         top_k = max(1, min(top_k, MAX_TOP_K))
-        key = (" ".join(query.lower().split()), top_k, self.version)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        hits = await self._search(query, top_k)
-        self._cache[key] = hits
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        started = time.perf_counter()
+        try:
+            with tracing.span("knowledge_base.search", {"qna.kb.top_k": top_k}) as span:
+                key = (" ".join(query.lower().split()), top_k, self.version)
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    span.set_attribute("qna.kb.cached", True)
+                    return cached
+                hits = await self._search(query, top_k)
+                self._cache[key] = hits
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+                span.set_attribute("qna.kb.hits", len(hits))
+        finally:
+            metrics.KB_SEARCHES.inc()
+            metrics.KB_SEARCH_DURATION.observe(time.perf_counter() - started)
         return hits
 
     async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, MutableMapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
 
 import openai
 from openai import AsyncOpenAI
@@ -17,6 +19,7 @@ from qna_agent.agent.types import (
     Usage,
 )
 from qna_agent.errors import UpstreamError, UpstreamTimeout
+from qna_agent.observability import tracing
 
 # Local servers (Ollama, vLLM, llama.cpp) accept any key, but the SDK insists on one.
 NO_KEY = "not-needed"
@@ -55,18 +58,49 @@ def tools_to_wire(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     ]
 
 
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 def _upstream_error(exc: openai.OpenAIError) -> Exception:
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeout("the language model did not answer in time", upstream="llm")
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamError("cannot reach the language model endpoint", upstream="llm")
     if isinstance(exc, openai.APIStatusError):
+        extra: dict[str, object] = {"upstream_status": exc.status_code}
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        if retry_after is not None:
+            extra["retry_after"] = retry_after
         return UpstreamError(
             f"the language model endpoint answered HTTP {exc.status_code}",
             upstream="llm",
-            upstream_status=exc.status_code,
+            **extra,
         )
     return UpstreamError(f"the language model call failed: {type(exc).__name__}", upstream="llm")
+
+
+class _OutgoingRequest(Protocol):
+    @property
+    def headers(self) -> MutableMapping[str, str]: ...
+
+
+async def _propagate_trace(request: _OutgoingRequest) -> None:
+    """Event hook: the LLM endpoint (or a gateway before it) joins the caller's trace."""
+    tracing.inject(request.headers)
 
 
 class OpenAIChatModel:
@@ -91,6 +125,10 @@ class OpenAIChatModel:
             api_key=api_key or NO_KEY,
             timeout=timeout,
             max_retries=max_retries,
+            # The SDK's own defaults (limits, redirects), plus trace propagation.
+            http_client=openai.DefaultAsyncHttpxClient(
+                timeout=timeout, event_hooks={"request": [_propagate_trace]}
+            ),
         )
 
     def _request(

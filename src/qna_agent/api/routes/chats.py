@@ -7,11 +7,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from qna_agent.api.deps import PrincipalDep, SessionDep, WriteSessionDep
-from qna_agent.api.schemas import ChatCreate, ChatOut, ChatPage, ChatUpdate, Problem
+from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
+from qna_agent.api.schemas import (
+    ChatCreate,
+    ChatOut,
+    ChatPage,
+    ChatUpdate,
+    ChatUsageOut,
+    Problem,
+)
+from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.chat import service
+from qna_agent.observability import metrics
+from qna_agent.security.quotas import check_chat_quota
 
-router = APIRouter(prefix="/chats", tags=["chats"])
+router = APIRouter(prefix="/chats", tags=["chats"], responses=API_RESPONSES)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
@@ -24,19 +34,21 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
 async def create_chat(
-    body: ChatCreate, session: WriteSessionDep, principal: PrincipalDep
+    principal: PrincipalDep, settings: SettingsDep, body: ChatCreate, session: WriteSessionDep
 ) -> ChatOut:
     """Start a new chat."""
+    await check_chat_quota(session, owner_id=principal.id, limit=settings.max_chats_per_principal)
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
+    metrics.CHAT_SESSIONS.inc()
     return ChatOut.of(chat)
 
 
 @router.get("", response_model=ChatPage)
 async def list_chats(
-    session: SessionDep,
     principal: PrincipalDep,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     after: Annotated[
         uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
@@ -52,14 +64,25 @@ async def list_chats(
 
 
 @router.get("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
-async def get_chat(chat_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ChatOut:
-    """One chat."""
-    return ChatOut.of(await service.get_chat(session, owner_id=principal.id, chat_id=chat_id))
+async def get_chat(
+    chat_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> ChatOut:
+    """One chat, with its token and cost totals."""
+    chat = await service.get_chat(session, owner_id=principal.id, chat_id=chat_id)
+    totals = await service.chat_usage(session, owner_id=principal.id, chat_id=chat_id)
+    usage = ChatUsageOut(
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_micros=totals.cost_micros,
+        currency=settings.llm_price_currency,
+        assistant_messages=totals.assistant_messages,
+    )
+    return ChatOut.of(chat, usage)
 
 
 @router.patch("/{chat_id}", response_model=ChatOut, responses=NOT_FOUND)
 async def update_chat(
-    chat_id: uuid.UUID, body: ChatUpdate, session: WriteSessionDep, principal: PrincipalDep
+    chat_id: uuid.UUID, principal: PrincipalDep, body: ChatUpdate, session: WriteSessionDep
 ) -> ChatOut:
     """Rename a chat or replace its metadata."""
     changes = body.model_dump(exclude_unset=True)
@@ -71,7 +94,7 @@ async def update_chat(
 
 @router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_chat(
-    chat_id: uuid.UUID, session: WriteSessionDep, principal: PrincipalDep
+    chat_id: uuid.UUID, principal: PrincipalDep, session: WriteSessionDep
 ) -> Response:
     """Delete a chat and all its messages."""
     await service.delete_chat(session, owner_id=principal.id, chat_id=chat_id)

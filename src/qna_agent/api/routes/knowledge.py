@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from qna_agent.api.deps import KnowledgeDep
+from qna_agent.api.deps import KnowledgeDep, get_principal, require_admin
 from qna_agent.api.schemas import (
     ChunkOut,
     DocumentOut,
@@ -17,9 +17,18 @@ from qna_agent.api.schemas import (
     SearchOut,
     SearchResultOut,
 )
+from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.errors import PayloadTooLarge
 
-router = APIRouter(prefix="/kb", tags=["knowledge base"])
+# --- security: any principal may read (the agent quotes these documents to everyone);
+# only admins may upload or delete.
+router = APIRouter(
+    prefix="/kb",
+    tags=["knowledge base"],
+    dependencies=[Depends(get_principal)],
+    responses=API_RESPONSES,
+)
+ADMIN_ONLY = [Depends(require_admin)]
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -54,6 +63,7 @@ async def get_document(document_id: uuid.UUID, knowledge: KnowledgeDep) -> Docum
     "/documents",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentOut,
+    dependencies=ADMIN_ONLY,
     responses={
         200: {"model": DocumentOut, "description": "Replaced an upload of the same name."},
         413: {"model": Problem, "description": "File too large.", "content": _PROBLEM},
@@ -82,6 +92,7 @@ async def upload_document(
 @router.delete(
     "/documents/{document_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=ADMIN_ONLY,
     responses={
         **NOT_FOUND,
         409: {"model": Problem, "description": "Comes from KNOWLEDGE_DIR.", "content": _PROBLEM},

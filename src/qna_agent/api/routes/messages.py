@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, TurnsDep
+from qna_agent.api import turn_guards
+from qna_agent.api.deps import PrincipalDep, ServicesDep, SessionDep, SettingsDep, TurnsDep
 from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
-from qna_agent.api.sse import SSE_HEADERS, turn_events
+from qna_agent.api.schemas_security import API_RESPONSES
+from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
+from qna_agent.chat.turns import Turn
+from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
+from qna_agent.security.idempotency import check_key
 
-router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"])
+router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"], responses=API_RESPONSES)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _SSE_EXAMPLE = (
@@ -30,8 +36,25 @@ POST_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _SSE_EXAMPLE}},
     },
     404: {"model": Problem, "description": "No such chat.", "content": _PROBLEM},
+    409: {"model": Problem, "description": "The chat is full.", "content": _PROBLEM},
+    429: {"model": Problem, "description": "Rate limit or budget.", "content": _PROBLEM},
     502: {"model": Problem, "description": "The language model failed.", "content": _PROBLEM},
+    503: {
+        "model": Problem,
+        "description": "The language model is paused after repeated failures (circuit breaker "
+        "open); `Retry-After` says when it is tried again.",
+        "content": _PROBLEM,
+    },
     504: {"model": Problem, "description": "The turn ran out of time.", "content": _PROBLEM},
+}
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **POST_RESPONSES,
+    200: {**POST_RESPONSES[200], "description": "The completed message, or the turn as SSE."},
+    409: {
+        "model": Problem,
+        "description": "The message is not a failed assistant message.",
+        "content": _PROBLEM,
+    },
 }
 
 
@@ -51,11 +74,21 @@ def wants_stream(stream: bool | None, accept: str | None) -> bool:
 async def post_message(
     chat_id: uuid.UUID,
     body: MessageCreate,
+    principal: PrincipalDep,
+    services: ServicesDep,
     turns: TurnsDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
     stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=r"^[\x21-\x7e]{1,200}$",
+            description="Retry safely: the same key returns the turn it started (24 h). "
+            "1-200 visible ASCII characters, e.g. a UUID.",
+        ),
+    ] = None,
 ) -> Any:
     """Ask the agent: runs one turn and returns the assistant's message (or streams it)."""
     if len(body.content) > settings.max_message_chars:
@@ -63,13 +96,73 @@ async def post_message(
             f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}",
             field="content",
         )
+    key = check_key(idempotency_key) if idempotency_key is not None else None
+    security = services.security
+    await turn_guards.check_token_budget(security, principal)
     streaming = wants_stream(stream, accept)
-    turn = await turns.start(
-        owner_id=principal.id, chat_id=chat_id, content=body.content, stream=streaming
-    )
+    if streaming:
+        turn_guards.take_stream_slot(security, principal)
+    try:
+        started = await turn_guards.start_once(
+            services.database,
+            turns,
+            settings,
+            principal,
+            chat_id=chat_id,
+            content=body.content,
+            stream=streaming,
+            key=key,
+        )
+    except BaseException:
+        if streaming:
+            security.streams.release(principal.id)
+        raise
+    if isinstance(started, turn_guards.Replay):
+        if streaming:
+            security.streams.release(principal.id)
+        return _replay(started, streaming)
+    turn_guards.charge_tokens(started, security, principal)
+    if streaming:
+        turn_guards.release_stream_slot_when_done(started, security, principal)
+    return await _respond(started, settings, streaming, status.HTTP_201_CREATED)
+
+
+@router.post("/{message_id}/retry", response_model=MessageOut, responses=RETRY_RESPONSES)
+async def retry_message(
+    chat_id: uuid.UUID,
+    message_id: uuid.UUID,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    turns: TurnsDep,
+    settings: SettingsDep,
+    stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Run a failed turn again: the same assistant message is answered anew (200)."""
+    security = services.security
+    await turn_guards.check_token_budget(security, principal)
+    streaming = wants_stream(stream, accept)
+    if streaming:
+        turn_guards.take_stream_slot(security, principal)
+    try:
+        turn = await turns.retry(
+            owner_id=principal.id, chat_id=chat_id, message_id=message_id, stream=streaming
+        )
+    except BaseException:
+        if streaming:
+            security.streams.release(principal.id)
+        raise
+    turn_guards.charge_tokens(turn, security, principal)
+    if streaming:
+        turn_guards.release_stream_slot_when_done(turn, security, principal)
+    return await _respond(turn, settings, streaming, status.HTTP_200_OK)
+
+
+async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code: int) -> Any:
+    """The turn as SSE, or its stored message once it ends (its error as problem+json)."""
     if streaming:
         return StreamingResponse(
-            turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds),
+            _stream(turn, settings),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -78,16 +171,46 @@ async def post_message(
         extra = {**finished.error.extra, "message_id": str(finished.message.id)}
         raise type(finished.error)(finished.error.detail, **extra)
     return JSONResponse(
-        MessageOut.of(finished.message).model_dump(mode="json"),
+        MessageOut.of(finished.message).model_dump(mode="json"), status_code=status_code
+    )
+
+
+async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
+    """The SSE stream; if the client leaves early, the turn goes on unless configured not to."""
+    finished = False
+    try:
+        async for frame in turn_events(turn, keepalive_seconds=settings.sse_keepalive_seconds):
+            yield frame
+        finished = True
+    finally:
+        if not finished and settings.stream_cancel_on_disconnect:
+            turn.cancel()
+
+
+def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
+    """The stored outcome of a turn an earlier request with the same key began."""
+    headers = {"Idempotent-Replayed": "true"}
+    if streaming:
+        return StreamingResponse(
+            replay_events(replay.message, replay.user_message),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **headers},
+        )
+    error = turn_guards.replay_error(replay.message)
+    if error is not None:
+        raise error
+    return JSONResponse(
+        MessageOut.of(replay.message).model_dump(mode="json"),
         status_code=status.HTTP_201_CREATED,
+        headers=headers,
     )
 
 
 @router.get("", response_model=MessagePage, responses={404: POST_RESPONSES[404]})
 async def list_messages(
     chat_id: uuid.UUID,
-    session: SessionDep,
     principal: PrincipalDep,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     after: Annotated[
         uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
@@ -107,7 +230,7 @@ async def list_messages(
 
 @router.get("/{message_id}", response_model=MessageOut, responses={404: POST_RESPONSES[404]})
 async def get_message(
-    chat_id: uuid.UUID, message_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    chat_id: uuid.UUID, message_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
 ) -> MessageOut:
     """One message (poll it to see a turn that is still running)."""
     message = await service.get_message(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from qna_agent.chat import models as _chat_models  # noqa: F401  (register tables)
 from qna_agent.db.base import Base
 from qna_agent.knowledge import models as _kb_models  # noqa: F401  (register tables)
+from qna_agent.security import models as _security_models  # noqa: F401  (register tables)
 
 target_metadata = Base.metadata
 

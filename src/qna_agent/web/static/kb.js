@@ -82,8 +82,8 @@ export class KnowledgeView {
     try {
       const doc = await (await request("POST", "/kb/documents", { body })).json();
       input.value = "";
+      await this.load(); // first: listing clears the status line
       this.say(`Indexed ${doc.path}: ${doc.chunk_count} chunks.`);
-      await this.load();
     } catch (error) {
       this.say(`Could not upload ${file.name}. ${describeError(error)}`, "error");
     }

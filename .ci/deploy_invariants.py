@@ -1,0 +1,114 @@
+"""Checks on rendered Kubernetes manifests that no schema can express.
+
+Usage: python .ci/deploy_invariants.py RENDER_DIR
+RENDER_DIR holds base.yaml, dev.yaml, prod.yaml (kubectl kustomize output).
+Prints one line per problem and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import sys
+from pathlib import Path
+
+import yaml
+
+NAMESPACE = "qna-agent"
+CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ClusterSecretStore", "ClusterRole"}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def pod_spec(obj: dict) -> dict | None:
+    spec = obj.get("spec", {})
+    if obj["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    if obj["kind"] in {"Deployment", "StatefulSet", "Job", "CronJob"}:
+        return spec["template"]["spec"]
+    return None
+
+
+def check_render(name: str, docs: list[dict]) -> list[str]:
+    problems = []
+    for obj in docs:
+        kind, meta = obj["kind"], obj["metadata"]
+        where = f"{name}: {kind}/{meta['name']}"
+        if kind == "Secret":
+            problems.append(f"{where}: Secrets must not be rendered (secret.example.yaml only)")
+        if kind not in CLUSTER_SCOPED and meta.get("namespace") != NAMESPACE:
+            problems.append(f"{where}: namespace is {meta.get('namespace')!r}, want {NAMESPACE!r}")
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.append(f"{where}: automountServiceAccountToken must be false")
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            image = container["image"]
+            if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+                problems.append(f"{where}: image {image} needs a fixed tag")
+            limits = container.get("resources", {}).get("limits", {})
+            if not {"cpu", "memory"} <= limits.keys():
+                problems.append(f"{where}: container {container['name']} lacks cpu/memory limits")
+    return problems
+
+
+def check_shutdown(name: str, docs: list[dict]) -> list[str]:
+    """The grace period must cover the preStop sleep plus the app's own drain time."""
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "qna-agent-config")
+    app_grace = float(config["data"].get("SHUTDOWN_GRACE_SECONDS", 25))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    sleep = float(pre_stop[-1]) if pre_stop[:1] == ["sleep"] else 0.0
+    grace = spec["terminationGracePeriodSeconds"]
+    if grace <= app_grace + sleep:
+        return [f"{name}: terminationGracePeriodSeconds {grace} <= SHUTDOWN_GRACE_SECONDS "
+                f"{app_grace} + preStop sleep {sleep}"]
+    return []
+
+
+def check_migration_job(docs: list[dict]) -> list[str]:
+    """The prod migration Job is named after the release (the app image's tag)."""
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    tag = deployment["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    want = f"qna-agent-migrate-{tag}"
+    if [j["metadata"]["name"] for j in jobs] != [want]:
+        return [f"prod: migration Job should be one Job named {want}"]
+    return []
+
+
+def check_knowledge_copies() -> list[str]:
+    """deploy/k8s/base/knowledge/ holds copies of examples/knowledge/ files; they must match."""
+    examples = REPO / "examples" / "knowledge"
+    if not examples.is_dir():
+        return []
+    problems = []
+    for copy in sorted((REPO / "deploy" / "k8s" / "base" / "knowledge").iterdir()):
+        original = examples / copy.name
+        if not original.exists() or not filecmp.cmp(copy, original, shallow=False):
+            problems.append(f"deploy/k8s/base/knowledge/{copy.name} differs from examples/knowledge/")
+    return problems
+
+
+def main() -> int:
+    render_dir = Path(sys.argv[1])
+    problems: list[str] = []
+    renders = {name: load(render_dir / f"{name}.yaml") for name in ("base", "dev", "prod")}
+    for name, docs in renders.items():
+        problems += check_render(name, docs)
+        problems += check_shutdown(name, docs)
+    problems += check_migration_job(renders["prod"])
+    problems += check_knowledge_copies()
+    for problem in problems:
+        print(f"invariant: {problem}")
+    print(f"invariants: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

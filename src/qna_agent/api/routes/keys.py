@@ -1,0 +1,50 @@
+"""`/keys`: administrators create, list and revoke API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response, status
+
+from qna_agent.api.deps import SessionDep, WriteSessionDep, require_admin
+from qna_agent.api.schemas import Problem
+from qna_agent.api.schemas_security import API_RESPONSES, KeyCreate, KeyCreated, KeyList, KeyOut
+from qna_agent.security import keys
+
+_PROBLEM: dict[str, Any] = {"application/problem+json": {}}
+
+router = APIRouter(
+    prefix="/keys", tags=["keys"], dependencies=[Depends(require_admin)], responses=API_RESPONSES
+)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
+async def create_key(body: KeyCreate, session: WriteSessionDep) -> KeyCreated:
+    """Make a key for principal `name`; the key is in this response only."""
+    created = await keys.create_key(session, name=body.name, role=body.role)
+    return KeyCreated(**KeyOut.of(created.row).model_dump(), key=created.key)
+
+
+@router.get("", response_model=KeyList)
+async def list_keys(session: SessionDep, include_revoked: bool = False) -> KeyList:
+    """Every key, by prefix (the keys themselves are never shown again)."""
+    rows = await keys.list_keys(session, include_revoked=include_revoked)
+    return KeyList(data=[KeyOut.of(row) for row in rows])
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"model": Problem, "description": "No such key.", "content": _PROBLEM},
+        409: {
+            "model": Problem,
+            "description": "The prefix names several keys; use the id.",
+            "content": _PROBLEM,
+        },
+    },
+)
+async def revoke_key(key_id: str, session: WriteSessionDep) -> Response:
+    """Revoke a key (by id or prefix); it stops working on the next request."""
+    await keys.revoke_key(session, key_id_or_prefix=key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,89 @@
+"""Public JSON shapes of the keys API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qna_agent.api.schemas import Problem
+from qna_agent.security.models import ApiKey
+
+
+class KeyCreate(BaseModel):
+    """A new key for a principal."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "alice", "role": "user"}]}
+    )
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9._@+-]{1,100}$",
+        description="The principal the key acts as; keys with the same name share chats.",
+    )
+    role: Literal["user", "admin"] = "user"
+
+
+class KeyOut(BaseModel):
+    """A key as it can be shown after creation: by prefix only."""
+
+    id: uuid.UUID
+    name: str
+    role: Literal["user", "admin"]
+    prefix: str = Field(description="The first characters of the key, to recognise it.")
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey) -> KeyOut:
+        """The public view of a key row."""
+        return cls(
+            id=row.id,
+            name=row.name,
+            role="admin" if row.role == "admin" else "user",
+            prefix=row.prefix,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+        )
+
+
+class KeyCreated(KeyOut):
+    """A new key, with the secret shown this once."""
+
+    key: str = Field(description="Send as `Authorization: Bearer <key>`. Not shown again.")
+
+
+class KeyList(BaseModel):
+    """Keys, oldest first."""
+
+    data: list[KeyOut]
+
+
+_PROBLEM_CONTENT: dict[str, Any] = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+}
+# Shared by the authenticated routers. 422 replaces FastAPI's default (application/json with
+# its HTTPValidationError), which is not what api/errors.py sends.
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "description": "The body could not be parsed (not UTF-8 JSON).",
+        "content": _PROBLEM_CONTENT,
+    },
+    401: {"model": Problem, "description": "No valid API key.", "content": _PROBLEM_CONTENT},
+    403: {"model": Problem, "description": "Needs an admin key.", "content": _PROBLEM_CONTENT},
+    422: {
+        "model": Problem,
+        "description": "Invalid request; `errors[]` names each field.",
+        "content": _PROBLEM_CONTENT,
+    },
+    429: {
+        "model": Problem,
+        "description": "Rate limit: see `Retry-After` and `RateLimit-*`.",
+        "content": _PROBLEM_CONTENT,
+    },
+}

@@ -1,0 +1,218 @@
+"""Per-principal rate limits: fixed windows counted in memory or in Redis.
+
+Windows are aligned to the epoch (a minute starts at :00, a day at 00:00 UTC), so replicas
+sharing Redis count the same window. When Redis fails, requests are let through and a warning
+is logged: a limiter outage must not become a service outage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+KEY_NAMESPACE = "qna:rl:"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The state of one counter after a request."""
+
+    limit: int
+    used: int
+    reset_seconds: int
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the request fits in the window."""
+        return self.used <= self.limit
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether nothing more fits (for budgets checked before spending)."""
+        return self.used >= self.limit
+
+    @property
+    def remaining(self) -> int:
+        """How many more fit in the window."""
+        return max(0, self.limit - self.used)
+
+
+def window_bounds(window_seconds: int, now: float | None = None) -> tuple[int, int]:
+    """The index of the current window and the seconds until it ends."""
+    now = time.time() if now is None else now
+    index = int(now // window_seconds)
+    reset = max(1, int((index + 1) * window_seconds - now + 0.999))
+    return index, reset
+
+
+class Counter(Protocol):
+    """A store of windowed counters."""
+
+    async def add(self, key: str, amount: int, *, window_seconds: int) -> tuple[int, int]:
+        """Add `amount` to the current window's counter; returns (new total, reset seconds)."""
+        ...
+
+    async def get(self, key: str, *, window_seconds: int) -> tuple[int, int]:
+        """The current window's total and the seconds until it resets."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MemoryCounter:
+    """Counters in this process's memory (one replica)."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._counts: dict[str, int] = {}
+        self._max_keys = max_keys
+
+    def _slot(self, key: str, window_seconds: int) -> tuple[str, int]:
+        index, reset = window_bounds(window_seconds)
+        return f"{key}:{window_seconds}:{index}", reset
+
+    async def add(self, key: str, amount: int, *, window_seconds: int) -> tuple[int, int]:
+        slot, reset = self._slot(key, window_seconds)
+        if slot not in self._counts and len(self._counts) >= self._max_keys:
+            self._prune()
+        self._counts[slot] = self._counts.get(slot, 0) + amount
+        return self._counts[slot], reset
+
+    async def get(self, key: str, *, window_seconds: int) -> tuple[int, int]:
+        slot, reset = self._slot(key, window_seconds)
+        return self._counts.get(slot, 0), reset
+
+    def _prune(self) -> None:
+        """Forget windows that have ended (keys end with `:<window>:<index>`)."""
+        now = time.time()
+        for slot in list(self._counts):
+            window, index = slot.rsplit(":", 2)[1:]
+            if (int(index) + 1) * int(window) <= now:
+                del self._counts[slot]
+
+    async def aclose(self) -> None:
+        self._counts.clear()
+
+
+class RedisCounter:
+    """Counters in Redis, shared by every replica."""
+
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
+        )
+
+    async def add(self, key: str, amount: int, *, window_seconds: int) -> tuple[int, int]:
+        index, reset = window_bounds(window_seconds)
+        slot = f"{KEY_NAMESPACE}{key}:{window_seconds}:{index}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(slot, amount)
+            pipe.expire(slot, window_seconds + 60)
+            total, _ = await pipe.execute()
+        return int(total), reset
+
+    async def get(self, key: str, *, window_seconds: int) -> tuple[int, int]:
+        index, reset = window_bounds(window_seconds)
+        value = await self._redis.get(f"{KEY_NAMESPACE}{key}:{window_seconds}:{index}")
+        return int(value or 0), reset
+
+    async def ping(self) -> bool:
+        """Whether Redis answers."""
+        return bool(await self._redis.ping())
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+MINUTE = 60
+DAY = 86_400
+
+
+class RateLimiter:
+    """Requests per minute and LLM tokens per day, per principal."""
+
+    def __init__(self, counter: Counter, *, requests_per_minute: int, tokens_per_day: int) -> None:
+        self.counter = counter
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_day = tokens_per_day
+
+    async def hit(self, principal_id: str) -> Window | None:
+        """Count one request; None when unlimited or the counter is unreachable."""
+        if not self.requests_per_minute:
+            return None
+        try:
+            used, reset = await self.counter.add(f"req:{principal_id}", 1, window_seconds=MINUTE)
+        except Exception as exc:  # fail open: see the module docstring
+            log.warning("rate_limit_unavailable", error=type(exc).__name__)
+            return None
+        return Window(self.requests_per_minute, used, reset)
+
+    async def tokens_left(self, principal_id: str) -> Window | None:
+        """Today's token budget, without spending any; None when unlimited or unreachable."""
+        if not self.tokens_per_day:
+            return None
+        try:
+            used, reset = await self.counter.get(f"tok:{principal_id}", window_seconds=DAY)
+        except Exception as exc:
+            log.warning("rate_limit_unavailable", error=type(exc).__name__)
+            return None
+        return Window(self.tokens_per_day, used, reset)
+
+    async def spend_tokens(self, principal_id: str, tokens: int) -> None:
+        """Charge a finished turn's tokens to today's budget."""
+        if not self.tokens_per_day or tokens <= 0:
+            return
+        try:
+            await self.counter.add(f"tok:{principal_id}", tokens, window_seconds=DAY)
+        except Exception as exc:
+            log.warning("rate_limit_unavailable", error=type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Release the counter's connections."""
+        await self.counter.aclose()
+
+
+def build_rate_limiter(
+    *, redis_url: str | None, requests_per_minute: int, tokens_per_day: int
+) -> RateLimiter:
+    """A limiter on Redis when a URL is given, else in memory."""
+    counter: Counter = RedisCounter(redis_url) if redis_url else MemoryCounter()
+    return RateLimiter(
+        counter, requests_per_minute=requests_per_minute, tokens_per_day=tokens_per_day
+    )
+
+
+class ConcurrencySlots:
+    """How many of something (streams) each principal has open in this process."""
+
+    def __init__(self, per_principal: int) -> None:
+        self.per_principal = per_principal
+        self._open: dict[str, int] = {}
+
+    def acquire(self, principal_id: str) -> bool:
+        """Take a slot; False when the principal has none left."""
+        count = self._open.get(principal_id, 0)
+        if count >= self.per_principal:
+            return False
+        self._open[principal_id] = count + 1
+        return True
+
+    def release(self, principal_id: str) -> None:
+        """Give a slot back."""
+        count = self._open.get(principal_id, 0) - 1
+        if count > 0:
+            self._open[principal_id] = count
+        else:
+            self._open.pop(principal_id, None)
+
+    def open(self, principal_id: str) -> int:
+        """Slots in use."""
+        return self._open.get(principal_id, 0)

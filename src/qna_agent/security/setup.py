@@ -1,0 +1,37 @@
+"""The security parts of the service, built from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qna_agent.config import Settings
+from qna_agent.db.engine import Database
+from qna_agent.security.keys import KeyStore
+from qna_agent.security.ratelimit import ConcurrencySlots, RateLimiter, build_rate_limiter
+
+
+@dataclass(slots=True)
+class Security:
+    """Key checks, rate limits and stream slots."""
+
+    keys: KeyStore
+    limiter: RateLimiter
+    streams: ConcurrencySlots
+
+    async def aclose(self) -> None:
+        """Release the limiter's connections."""
+        await self.limiter.aclose()
+
+
+def build_security(settings: Settings, database: Database) -> Security:
+    """Wire the security parts (reads API_KEYS_FILE; no network I/O)."""
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    return Security(
+        keys=KeyStore(database, key_file=settings.api_keys_file),
+        limiter=build_rate_limiter(
+            redis_url=redis_url,
+            requests_per_minute=settings.rate_limit_requests_per_minute,
+            tokens_per_day=settings.rate_limit_tokens_per_day,
+        ),
+        streams=ConcurrencySlots(settings.max_streams_per_principal),
+    )
