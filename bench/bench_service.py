@@ -229,6 +229,12 @@ class Bench:
             LLM_MAX_RETRIES="0",
             LOG_LEVEL="WARNING",
             LOG_FORMAT="json",
+            # One anonymous principal sends everything: the per-principal limits would measure
+            # the limiter (429s), not the service. They stay on in production.
+            RATE_LIMIT_REQUESTS_PER_MINUTE="0",
+            RATE_LIMIT_TOKENS_PER_DAY="0",
+            MAX_STREAMS_PER_PRINCIPAL="100000",
+            MAX_CHATS_PER_PRINCIPAL="100000000",
         )
         if backend == "sqlite":
             env["DATABASE_URL"] = f"sqlite+aiosqlite:///{self.tmp}/bench.db"
