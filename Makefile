@@ -10,7 +10,7 @@ UV_RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt check clean
+.PHONY: help run test lint fmt check clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,3 +52,8 @@ check: lint test ## Everything CI runs on the code
 
 clean: ## Remove the environments and local data
 	rm -rf .venv .tools data .mypy_cache .ruff_cache .pytest_cache
+
+# --- performance ---------------------------------------------------------------------------
+BENCH_ARGS ?=
+bench: .venv/.synced ## Benchmark the service (fake LLM, SQLite + PostgreSQL) and print the table
+	$(UV_RUN) python bench/bench_service.py $(BENCH_ARGS)

@@ -137,6 +137,8 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        # Generating a JSON schema costs about a millisecond; the agent asks on every step.
+        self._specs: list[ToolSpec] | None = None
 
     def register(self, function: ToolFunction, name: str | None = None) -> Tool:
         """Add a tool; its name must be unique."""
@@ -144,6 +146,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+        self._specs = None
         return tool
 
     def get(self, name: str) -> Tool | None:
@@ -157,4 +160,6 @@ class ToolRegistry:
 
     def specs(self) -> list[ToolSpec]:
         """Definitions of every tool, for the model."""
-        return [tool.spec for tool in self._tools.values()]
+        if self._specs is None:
+            self._specs = [tool.spec for tool in self._tools.values()]
+        return list(self._specs)

@@ -93,8 +93,15 @@ async def finish_message(
     session: AsyncSession, *, message_id: uuid.UUID, values: dict[str, Any]
 ) -> Message:
     """Write the outcome of an assistant message and return the row."""
-    await session.execute(update(Message).where(Message.id == message_id).values(**values))
-    message = await session.get(Message, message_id, populate_existing=True)
+    statement = update(Message).where(Message.id == message_id).values(**values)
+    message: Message | None
+    if session.get_bind().dialect.update_returning:  # one round trip instead of two
+        message = await session.scalar(
+            statement.returning(Message), execution_options={"populate_existing": True}
+        )
+    else:  # SQLite before 3.35
+        await session.execute(statement)
+        message = await session.get(Message, message_id, populate_existing=True)
     if message is None:  # the chat was deleted while the turn ran
         raise NotFound(f"message {message_id} not found", resource="message")
     return message

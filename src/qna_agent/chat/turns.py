@@ -42,6 +42,7 @@ from qna_agent.chat.models import (
 )
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
+from qna_agent.db.ids import uuid7
 from qna_agent.errors import Conflict, NotFound, QnaError, UpstreamError, UpstreamTimeout
 from qna_agent.observability import metrics, tracing
 
@@ -144,23 +145,29 @@ class TurnRunner:
         """
         async with self._database.write_sessions.begin() as session:
             await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+            # Ids are made here, so the history is read first and both rows go in one flush:
+            # each statement is a round trip to the database (to its thread, on SQLite).
+            user_id = uuid7()
+            prompt = await self._history(session, chat_id=chat_id, before=user_id)
             user_message = Message(
-                chat_id=chat_id, role=ROLE_USER, content=content, status=STATUS_COMPLETED
-            )
-            session.add(user_message)
-            await session.flush()
-            assistant = Message(
+                id=user_id,
                 chat_id=chat_id,
-                parent_id=user_message.id,
+                role=ROLE_USER,
+                content=content,
+                status=STATUS_COMPLETED,
+            )
+            assistant = Message(
+                id=uuid7(),
+                chat_id=chat_id,
+                parent_id=user_id,
                 role=ROLE_ASSISTANT,
                 content="",
                 status=STATUS_IN_PROGRESS,
             )
-            session.add(assistant)
+            session.add_all([user_message, assistant])
             await session.flush()
             if before_commit is not None:
                 await before_commit(session, assistant)
-            prompt = await self._history(session, chat_id=chat_id, before=user_message.id)
         prompt.append(ChatMessage("user", content))
         metrics.USER_MESSAGES.inc()
         return self._launch(Turn(user_message, assistant), prompt, stream)

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from qna_agent.db.engine import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed number: PostgreSQL advisory locks are named by a 64-bit integer.
+MIGRATION_LOCK_KEY = 0x71A_A6E7
 
 
 def alembic_config() -> Config:
@@ -36,6 +38,14 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with database.write_engine.begin() as conn:
+        if not database.is_sqlite:
+            # `serve --workers 2` (or two replicas) start together and would both create the
+            # tables: the second failed with "relation alembic_version already exists" and
+            # uvicorn stopped the server. Whoever comes second waits here, then finds the
+            # schema at head. SQLite's writers already queue on BEGIN IMMEDIATE.
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(_run)
 
 

@@ -1,0 +1,23 @@
+"""Migrations started by several processes at once (`serve --workers 2`, two replicas)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from qna_agent.config import Settings
+from qna_agent.db import migrate
+from qna_agent.db.engine import Database
+
+
+async def test_concurrent_upgrades_on_a_fresh_database_all_succeed(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    databases = [Database(settings_factory()) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate.upgrade(database) for database in databases))
+        for database in databases:
+            assert await migrate.is_at_head(database)
+    finally:
+        for database in databases:
+            await database.dispose()
