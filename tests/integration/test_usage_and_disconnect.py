@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 
 from qna_agent.config import Settings
 from tests.conftest import client_for, new_chat, running_app
@@ -29,6 +30,10 @@ def priced(settings: Settings, fake_llm: FakeLLM, **overrides: Any) -> Settings:
 
 
 async def test_cost_per_message_and_totals_per_chat(settings: Settings, fake_llm: FakeLLM) -> None:
+    cost_before = (
+        REGISTRY.get_sample_value("llm_cost_total", {"model": "fake-model", "currency": "EUR"})
+        or 0.0
+    )
     fake_llm.script(
         text("One.", prompt_tokens=1000, completion_tokens=100),
         failure(500),
@@ -56,6 +61,11 @@ async def test_cost_per_message_and_totals_per_chat(settings: Settings, fake_llm
         "currency": "EUR",
         "assistant_messages": 2,
     }
+    cost_after = REGISTRY.get_sample_value(
+        "llm_cost_total", {"model": "fake-model", "currency": "EUR"}
+    )
+    assert cost_after is not None
+    assert abs(cost_after - cost_before - 0.0075) < 1e-9  # the metric moves with stored cost
 
 
 def _stream_until(base_url: str, chat_id: str, event: str) -> str:

@@ -283,7 +283,10 @@ class TurnRunner:
         latency_ms = round((time.perf_counter() - started) * 1000)
         model = meter.model or self._agent.model.model
         usage = turn.earlier_usage + meter.usage
-        cost = turn.earlier_cost_micros + self._prices.cost_micros(model, meter.usage)
+        attempt_cost = self._prices.cost_micros(model, meter.usage)
+        cost = turn.earlier_cost_micros + attempt_cost
+        if attempt_cost:
+            metrics.LLM_COST.labels(model, self._prices.currency).inc(attempt_cost / 1_000_000)
         values: dict[str, object] = {
             "latency_ms": latency_ms,
             "updated_at": utcnow(),

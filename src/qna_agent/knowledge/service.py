@@ -8,6 +8,7 @@ re-index never serves stale results.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from qna_agent.knowledge.index import (
 from qna_agent.knowledge.loader import UnreadableDocument, media_type_of, parse_document
 from qna_agent.knowledge.models import SOURCE_UPLOAD, KbChunk, KbDocument
 from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
+from qna_agent.knowledge.vectors import FloatMatrix
 from qna_agent.knowledge.vectors_store import (
     MemoryVectorIndex,
     ensure_pg_vector_index,
@@ -159,33 +161,44 @@ class KnowledgeBase:
     async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:
         if self.embeddings is None or not query.strip():
             return []
-        vector = await self.embeddings.embed_query(query)
         if self._vectors is not None and self._database.is_sqlite:
-            candidates = self._vectors.search(vector, limit)
+            vectors = self._vectors
+            embedder = self.embeddings.embedder
+
+            def embed_and_scan() -> tuple[FloatMatrix, list[tuple[int, float]]]:
+                # One trip to a worker thread for both: the loop stays free meanwhile.
+                vector = embedder.embed([query])
+                return vector, vectors.search(vector, limit)
+
+            vector, candidates = await asyncio.to_thread(embed_and_scan)
             async with self._database.sessions() as session:
                 found = await exact_scores(session, [c for c, _ in candidates], vector)
         else:
+            vector = await self.embeddings.embed_query(query)
             async with self._database.sessions() as session:
                 found = await pg_dense_search(session, vector, limit, self.embeddings.dim)
         return [(chunk, score) for chunk, score in found if score >= self._min_vector_score]
 
-    async def _search(self, query: str, top_k: int) -> list[SearchHit]:
-        limit = max(self._candidates, top_k)
-        dense = await self._dense(query, limit)
+    async def _lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
         async with self._database.sessions() as session:
-            lexical = await lexical_candidates(
+            return await lexical_candidates(
                 session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
             )
-            fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
+
+    async def _search(self, query: str, top_k: int) -> list[SearchHit]:
+        limit = max(self._candidates, top_k)
+        # The query embedding (a worker thread) and the lexical query (the database) overlap.
+        dense, lexical = await asyncio.gather(
+            self._dense(query, limit), self._lexical(query, limit)
+        )
+        fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
+        async with self._database.sessions() as session:
             return await load_hits(session, query, fused)
 
     async def search_modes(self, query: str, top_k: int) -> dict[str, list[str]]:
         """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
         limit = max(self._candidates, top_k)
-        async with self._database.sessions() as session:
-            lexical = await lexical_candidates(
-                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
-            )
+        lexical = await self._lexical(query, limit)
         dense = await self._dense(query, limit)
         modes = {
             "lexical": reciprocal_rank_fusion(lexical, [], k=self._rrf_k)[:top_k],

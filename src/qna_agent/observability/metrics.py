@@ -71,6 +71,11 @@ LLM_TOKENS = Counter(
     "Tokens billed by the language model, by model and type (input or output).",
     ["model", "type"],
 )
+LLM_COST = Counter(
+    "llm_cost_total",
+    "Cost of language model usage from the LLM_PRICES table, in LLM_PRICE_CURRENCY units.",
+    ["model", "currency"],
+)
 TOOL_CALLS = Counter(
     "tool_calls_total", "Tool calls made by the agent, by tool and outcome.", ["tool", "status"]
 )
