@@ -12,11 +12,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted
 from qna_agent.api.errors import problem_for
 from qna_agent.api.schemas import MessageOut
 from qna_agent.chat.models import STATUS_FAILED, Message
-from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished
+from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished, progress_event
 from qna_agent.errors import UpstreamError
 from qna_agent.observability import metrics
 
@@ -34,25 +33,8 @@ def encode_event(event_id: int, event: str, data: dict[str, Any]) -> bytes:
 
 
 def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
-    if isinstance(event, TextDelta):
-        return "message.delta", {"message_id": message_id, "delta": event.text}
-    if isinstance(event, ToolCallStarted):
-        return "tool.call", {
-            "message_id": message_id,
-            "id": event.id,
-            "name": event.name,
-            "arguments": event.arguments,
-        }
-    if isinstance(event, ToolCallFinished):
-        record = event.record
-        return "tool.result", {
-            "message_id": message_id,
-            "id": record.id,
-            "name": record.name,
-            "status": record.status,
-            "result_summary": record.result_summary,
-            "duration_ms": record.duration_ms,
-        }
+    if not isinstance(event, TurnFinished):
+        return progress_event(event, message_id)
     message = MessageOut.of(event.message).model_dump(mode="json")
     if event.error is None:
         return "message.completed", message

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +68,32 @@ class TurnFinished:
 
 
 TurnEvent = TextDelta | ToolCallStarted | ToolCallFinished | TurnFinished
+
+
+def progress_event(
+    event: TextDelta | ToolCallStarted | ToolCallFinished, message_id: str
+) -> tuple[str, dict[str, Any]]:
+    """An in-progress turn event as the streaming API names and shapes it."""
+    if isinstance(event, TextDelta):
+        return "message.delta", {"message_id": message_id, "delta": event.text}
+    if isinstance(event, ToolCallStarted):
+        return "tool.call", {
+            "message_id": message_id,
+            "id": event.id,
+            "name": event.name,
+            "arguments": event.arguments,
+        }
+    record = event.record
+    return "tool.result", {
+        "message_id": message_id,
+        "id": record.id,
+        "name": record.name,
+        "status": record.status,
+        "result_summary": record.result_summary,
+        "duration_ms": record.duration_ms,
+    }
+
+
 BeforeCommit = Callable[[AsyncSession, Message], Awaitable[None]]
 
 

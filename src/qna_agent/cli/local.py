@@ -10,10 +10,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted
 from qna_agent.chat import service as chats
 from qna_agent.chat.models import Message
-from qna_agent.chat.turns import TurnEvent
+from qna_agent.chat.turns import TurnEvent, TurnFinished, progress_event
 from qna_agent.cli.backends import LOCAL_OWNER, CliError, Event, parse_chat_id
 from qna_agent.cli.common import EXIT_CONFIG
 from qna_agent.config import Settings
@@ -45,25 +44,8 @@ def message_dict(message: Message) -> dict[str, Any]:
 
 def _event(event: TurnEvent, message_id: str) -> Event:
     """A turn event as the SSE API would send it."""
-    if isinstance(event, TextDelta):
-        return "message.delta", {"message_id": message_id, "delta": event.text}
-    if isinstance(event, ToolCallStarted):
-        return "tool.call", {
-            "message_id": message_id,
-            "id": event.id,
-            "name": event.name,
-            "arguments": event.arguments,
-        }
-    if isinstance(event, ToolCallFinished):
-        record = event.record
-        return "tool.result", {
-            "message_id": message_id,
-            "id": record.id,
-            "name": record.name,
-            "status": record.status,
-            "result_summary": record.result_summary,
-            "duration_ms": record.duration_ms,
-        }
+    if not isinstance(event, TurnFinished):
+        return progress_event(event, message_id)
     message = message_dict(event.message)
     if event.error is None:
         return "message.completed", message
