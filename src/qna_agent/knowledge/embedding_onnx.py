@@ -234,6 +234,10 @@ def _session_options(intra_op_threads: int) -> ort.SessionOptions:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Shapes change with every batch, so a memory plan for one shape is only extra peak RSS.
     options.enable_mem_pattern = False
+    # The CPU arena keeps the peak of the largest batch for the life of the process (about
+    # 100 MiB after indexing); without it a one-query embedding costs the same (9.74 vs
+    # 9.76 ms measured) and indexing's memory goes back to the allocator.
+    options.enable_cpu_mem_arena = False
     # Spinning worker threads burn a core while idle; a serving pod needs that core.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
