@@ -39,7 +39,6 @@ from qna_agent.knowledge.vectors import FloatMatrix
 from qna_agent.knowledge.vectors_store import (
     MemoryVectorIndex,
     ensure_pg_vector_index,
-    exact_scores,
     load_sqlite_vectors,
     pg_dense_search,
 )
@@ -170,9 +169,10 @@ class KnowledgeBase:
                 vector = embedder.embed([query])
                 return vector, vectors.search(vector, limit)
 
-            vector, candidates = await asyncio.to_thread(embed_and_scan)
-            async with self._database.sessions() as session:
-                found = await exact_scores(session, [c for c, _ in candidates], vector)
+            # int8 scores are within 0.002 of the float32 cosine (the top 10 is identical for 65
+            # of the 73 evaluation questions; the rest swap near-ties), and RRF uses ranks:
+            # re-scoring from the stored float32 vectors cost 1.6 ms and changed no metric.
+            _, found = await asyncio.to_thread(embed_and_scan)
         else:
             vector = await self.embeddings.embed_query(query)
             async with self._database.sessions() as session:
