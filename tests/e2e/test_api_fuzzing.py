@@ -17,8 +17,8 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
-from tests.e2e.test_server_process import base_env, free_port, server
 from tests.fake_llm import FakeLLM
+from tests.processes import base_env, free_port, server
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,41 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.e2e.test_server_process import QUESTION, base_env, free_port
+from tests.e2e.test_server_process import QUESTION
 from tests.fake_llm import FakeLLM, text, tool_call
 from tests.observability import parse_metrics, value
+from tests.processes import base_env, free_port, server
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def serving(
-    env: dict[str, str], port: int, log: Path, *args: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m qna_agent serve` with extra arguments, until ready; stopped afterwards."""
-    with log.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qna_agent", "serve", "--port", str(port), *args],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=60)
 
 
 def prepare_database(env: dict[str, str]) -> None:
@@ -87,7 +56,7 @@ def test_two_workers_report_one_sum(tmp_path: Path) -> None:
         metrics_dir.mkdir()
         prepare_database(env)
         (metrics_dir / "counter_1.db").write_bytes(b"stale")  # a previous run's file
-        with serving(env, port, tmp_path / "server.log", "--workers", "2"):
+        with server(env, port, tmp_path / "server.log", "--workers", "2", stop="terminate"):
             url = f"http://127.0.0.1:{port}"
             for _ in range(12):  # a new connection each: the workers share them out
                 assert httpx.post(f"{url}/chats", json={}).status_code == 201
@@ -159,7 +128,7 @@ def test_spans_are_exported_over_otlp(tmp_path: Path) -> None:
             OTEL_SERVICE_NAME="qna-agent-test",
         )
         log = tmp_path / "server.log"
-        with serving(env, port, log) as process:
+        with server(env, port, log, stop="terminate") as process:
             url = f"http://127.0.0.1:{port}"
             chat_id = httpx.post(f"{url}/chats", json={}).json()["id"]
             answer = httpx.post(

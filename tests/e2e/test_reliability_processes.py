@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import postgres_url
 from tests.e2e.tcp_proxy import TcpProxy
-from tests.e2e.test_server_process import QUESTION, base_env, free_port, server
+from tests.e2e.test_server_process import QUESTION
 from tests.fake_llm import FakeLLM, text
+from tests.processes import base_env, free_port, server
 
 pytestmark = pytest.mark.slow
 

@@ -4,75 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES
 from tests.fake_llm import FakeLLM, text, tool_call
+from tests.processes import base_env, free_port, server
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "How long do I have to return an item?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m qna_agent serve` until it is ready; stopped (if still running) afterwards."""
-    with log.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qna_agent", "serve", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120  # a busy 2-core CI machine is slow to start
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-
-
-def base_env(tmp_path: Path, llm: FakeLLM) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
-    env.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'qna.db'}",
-        KNOWLEDGE_DIR=str(EXAMPLES),
-        LLM_BASE_URL=llm.base_url,
-        LLM_MAX_RETRIES="0",
-        LOG_FORMAT="json",
-        ENVIRONMENT="development",
-        KB_EMBEDDER="none",  # these tests are about processes, not retrieval: start fast
-    )
-    return env
 
 
 def test_kill_during_a_turn_leaves_an_honest_record(tmp_path: Path) -> None:
