@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -24,9 +25,18 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    # The scripts ship with the package and never change while it runs; readiness asks every
+    # few seconds, and reading them means parsing every migration file.
+    script = ScriptDirectory.from_config(alembic_config())
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(script.get_heads()), known
+
+
 def head_revisions() -> set[str]:
     """The revision ids at the head of the migration scripts."""
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return set(_revisions()[0])
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
@@ -75,9 +85,8 @@ def schema_is_current(current: set[str]) -> bool:
     """
     if not current:
         return False
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {revision.revision for revision in script.walk_revisions()}
-    return current == head_revisions() or not current <= known
+    heads, known = _revisions()
+    return current == heads or not current <= known
 
 
 async def is_at_head(database: Database) -> bool:
