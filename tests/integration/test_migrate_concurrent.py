@@ -1,4 +1,6 @@
-"""Migrations started by several processes at once (`serve --workers 2`, two replicas)."""
+"""Migrations started by several processes at once (`serve --workers 2`, two replicas), and
+by several coroutines of one process: Alembic keeps the running migration in module globals,
+so interleaved upgrades used to run DDL on each other's connection (seen in CI, under load)."""
 
 from __future__ import annotations
 

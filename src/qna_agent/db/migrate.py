@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +18,12 @@ from qna_agent.db.engine import Database
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: PostgreSQL advisory locks are named by a 64-bit integer.
 MIGRATION_LOCK_KEY = 0x71A_A6E7
+# Alembic keeps the running migration's context in module globals (`alembic.context`, `op`):
+# two upgrades interleaving on one event loop swap contexts mid-run, so one ran its DDL on the
+# other's connection ("table chats already exists", KeyError 'config'). One at a time per loop.
+_UPGRADE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def alembic_config() -> Config:
@@ -47,7 +55,8 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with database.write_engine.begin() as conn:
+    lock = _UPGRADE_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, database.write_engine.begin() as conn:
         if not database.is_sqlite:
             # `serve --workers 2` (or two replicas) start together and would both create the
             # tables: the second failed with "relation alembic_version already exists" and
