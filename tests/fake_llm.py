@@ -35,6 +35,8 @@ class Reply:
     prompt_tokens: int = 50
     completion_tokens: int = 10
     headers: dict[str, str] = field(default_factory=dict)
+    # Streamed replies only: after the content, an error event instead of the end of the answer.
+    stream_error: str | None = None
 
 
 def text(content: str, **kwargs: Any) -> Reply:
@@ -157,6 +159,9 @@ class FakeLLM:
             if word or i:
                 yield chunk({"content": word if i == len(words) - 1 else word + " "})
             await asyncio.sleep(0)
+        if reply.stream_error is not None:
+            yield f"data: {json.dumps({'error': {'message': reply.stream_error}})}\n\n"
+            return
         for index, (name, args) in enumerate(reply.tool_calls):
             arguments = json.dumps(args)
             half = len(arguments) // 2

@@ -56,6 +56,25 @@ async def test_streamed_step_is_retried_before_any_text(
     assert events[-1]["event"] == "message.completed"
 
 
+async def test_an_error_reported_inside_the_stream_fails_the_turn_cleanly(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("Thirty", stream_error="upstream overloaded"))
+    async with running_app(flaky(settings, fake_llm)) as (app, _), client_for(app) as client:
+        chat_id = await new_chat(client)
+        response = await client.post(
+            f"/chats/{chat_id}/messages", params={"stream": "true"}, json={"content": QUESTION}
+        )
+        history = (await client.get(f"/chats/{chat_id}/messages")).json()["data"]
+    events = parse_sse(response.text)
+    assert events[-1]["event"] == "error"
+    problem = events[-1]["data"]["problem"]
+    assert "upstream overloaded" in problem["detail"]
+    assert problem["status"] == 502
+    assert history[-1]["status"] == "failed"
+    assert "upstream overloaded" in history[-1]["error"]
+
+
 async def test_retry_after_is_respected_and_client_errors_are_not_retried(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
