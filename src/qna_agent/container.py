@@ -141,9 +141,8 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     # --- observability: every model call measured; SQL spans when tracing is on ---
     chat_model = instrument(model or build_model(settings))
     system = database.engine.dialect.name
-    tracing.instrument_engine(database.engine, system)
-    if database.write_engine is not database.engine:
-        tracing.instrument_engine(database.write_engine, system)
+    for engine in database.sync_engines():
+        tracing.instrument_engine(engine, system)
     sql = build_sql_toolbox(settings)
     system_prompt = settings.agent_system_prompt
     if sql is not None:

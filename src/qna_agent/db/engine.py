@@ -9,10 +9,13 @@ engine for both.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,8 +26,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from qna_agent.config import Settings
+from qna_agent.db.units import SqliteWorkers, Work, WriteLock
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_READER_THREADS = 2
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -44,8 +50,12 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_connect_args() -> dict[str, Any]:
+    return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+
+
 def _make_sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    options: dict[str, Any] = {"connect_args": _sqlite_connect_args()}
     if immediate:
         options.update(pool_size=1, max_overflow=0, pool_timeout=60)
     engine = create_async_engine(url, **options)
@@ -59,16 +69,43 @@ def _make_sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+class WriteSessions:
+    """`write_sessions.begin()`: a session in a write transaction, after the write lock."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], lock: WriteLock | None) -> None:
+        self._maker = maker
+        self._lock = lock
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits at the end of the block (or rolls back)."""
+        if self._lock is None:
+            async with self._maker.begin() as session:
+                yield session
+            return
+        async with self._lock.held(), self._maker.begin() as session:
+            yield session
+
+
 class Database:
-    """The service database: engines, session factories and health checks."""
+    """The service database: engines, session factories, units of work and health checks."""
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
         self.is_sqlite = settings.is_sqlite
+        self._workers: SqliteWorkers | None = None
+        self._write_lock: WriteLock | None = None
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url)
             self.engine = _make_sqlite_engine(self.url, immediate=False)
             self.write_engine = _make_sqlite_engine(self.url, immediate=True)
+            self._workers = SqliteWorkers(
+                self.url,
+                readers=SQLITE_READER_THREADS,
+                configure=_sqlite_pragmas,
+                connect_args=_sqlite_connect_args(),
+            )
+            self._write_lock = WriteLock()
         else:
             server_settings = {
                 "application_name": "qna-agent",
@@ -90,7 +127,33 @@ class Database:
             )
             self.write_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self.write_sessions = WriteSessions(
+            async_sessionmaker(self.write_engine, expire_on_commit=False), self._write_lock
+        )
+
+    def sync_engines(self) -> list[Engine]:
+        """Every synchronous engine behind this database (for instrumentation)."""
+        engines = [self.engine.sync_engine]
+        if self.write_engine is not self.engine:
+            engines.append(self.write_engine.sync_engine)
+        if self._workers is not None:
+            engines += [self._workers.read_engine, self._workers.write_engine]
+        return engines
+
+    async def read(self, work: Work[T]) -> T:
+        """Run a unit of work (a function of a Connection) on a read connection."""
+        if self._workers is not None:
+            return await self._workers.read(work)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(work)
+
+    async def write(self, work: Work[T]) -> T:
+        """Run a unit of work in a write transaction, committed when it returns."""
+        if self._workers is not None and self._write_lock is not None:
+            async with self._write_lock.held():
+                return await self._workers.write(work)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
 
     async def ping(self) -> None:
         """Run a trivial query; raises when the database is unreachable."""
@@ -102,6 +165,8 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+        if self._workers is not None:
+            await asyncio.to_thread(self._workers.dispose)
 
 
 __all__ = ["AsyncSession", "Database"]

@@ -6,8 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, text
 
 from qna_agent.knowledge.hybrid import Fused
 
@@ -245,13 +244,13 @@ _CHUNKS_SQL = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-async def _document_frequencies(
-    session: AsyncSession, terms: list[str], cache: dict[str, int]
+def _document_frequencies(
+    conn: Connection, terms: list[str], cache: dict[str, int]
 ) -> dict[str, int]:
     """How many chunks contain each term, in one round trip for the terms not cached."""
     missing = [term for term in terms if term not in cache]
     if missing:
-        sqlite = session.get_bind().dialect.name == "sqlite"
+        sqlite = conn.dialect.name == "sqlite"
         parts, params = [], {}
         for index, term in enumerate(missing):
             params[f"t{index}"] = term
@@ -265,7 +264,7 @@ async def _document_frequencies(
             parts.append(
                 f"SELECT :t{index} AS term, (SELECT count(*) FROM {table} WHERE {condition}) AS n"
             )
-        rows = await session.execute(text(" UNION ALL ".join(parts)), params)
+        rows = conn.execute(text(" UNION ALL ".join(parts)), params)
         cache.update({str(row.term): int(row.n) for row in rows})
     return {term: cache[term] for term in terms}
 
@@ -289,8 +288,8 @@ def prune_common_terms(frequencies: dict[str, int], max_postings: int) -> list[s
     return kept
 
 
-async def lexical_candidates(
-    session: AsyncSession,
+def lexical_candidates(
+    conn: Connection,
     query: str,
     limit: int,
     *,
@@ -298,7 +297,8 @@ async def lexical_candidates(
     total_chunks: int | None = None,
     max_postings: int = 5000,
 ) -> list[tuple[int, float]]:
-    """Chunk ids and BM25-style scores of the best lexical matches, best first.
+    """Chunk ids and BM25-style scores of the best lexical matches, best first (a unit of
+    work: see `Database.read`).
 
     With `df_cache` (document frequencies, valid for one index version), the most common
     terms are left out once the query would rank more than `max_postings` matches. An index
@@ -307,26 +307,25 @@ async def lexical_candidates(
     terms = query_terms(query)
     small = total_chunks is not None and total_chunks * len(terms) <= max_postings
     if df_cache is not None and terms and not small:
-        terms = prune_common_terms(
-            await _document_frequencies(session, terms, df_cache), max_postings
-        )
+        terms = prune_common_terms(_document_frequencies(conn, terms, df_cache), max_postings)
     if not terms:
         return []
-    if session.get_bind().dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite":
         statement = _SQLITE_SQL
         match = " OR ".join(f'"{term}"' for term in terms)
     else:
         statement = _POSTGRES_SQL
         match = " | ".join(terms)
-    rows = await session.execute(statement, {"match": match, "limit": limit})
+    rows = conn.execute(statement, {"match": match, "limit": limit})
     return [(int(row.id), round(float(row.score), 6)) for row in rows]
 
 
-async def load_hits(session: AsyncSession, query: str, ranked: list[Fused]) -> list[SearchHit]:
-    """The passages of fused results, in the fused order, with snippets for `query`."""
+def load_hits(conn: Connection, query: str, ranked: list[Fused]) -> list[SearchHit]:
+    """The passages of fused results, in the fused order, with snippets for `query` (a unit
+    of work)."""
     if not ranked:
         return []
-    rows = await session.execute(_CHUNKS_SQL, {"ids": [item.chunk_id for item in ranked]})
+    rows = conn.execute(_CHUNKS_SQL, {"ids": [item.chunk_id for item in ranked]})
     by_id = {row.id: row for row in rows}
     terms = query_terms(query)
     hits = []

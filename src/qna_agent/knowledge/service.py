@@ -9,6 +9,7 @@ re-index never serves stale results.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections import OrderedDict
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
@@ -89,7 +90,7 @@ class KnowledgeBase:
         """The index changed: new version (drops cached results), reload in-memory vectors."""
         self.version += 1
         self._cache.clear()
-        self._df_cache.clear()
+        self._df_cache = {}  # a new dict: searches in flight fill the old one
         _, self._chunks = await self.counts()
         if self._vectors is not None and self._database.is_sqlite:
             async with self._database.sessions() as session:
@@ -175,15 +176,22 @@ class KnowledgeBase:
             _, found = await asyncio.to_thread(embed_and_scan)
         else:
             vector = await self.embeddings.embed_query(query)
-            async with self._database.sessions() as session:
-                found = await pg_dense_search(session, vector, limit, self.embeddings.dim)
+            dim = self.embeddings.dim
+            found = await self._database.read(
+                functools.partial(pg_dense_search, query=vector, k=limit, dim=dim)
+            )
         return [(chunk, score) for chunk, score in found if score >= self._min_vector_score]
 
     async def _lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
-        async with self._database.sessions() as session:
-            return await lexical_candidates(
-                session, query, limit, df_cache=self._df_cache, total_chunks=self._chunks
+        return await self._database.read(
+            functools.partial(
+                lexical_candidates,
+                query=query,
+                limit=limit,
+                df_cache=self._df_cache,
+                total_chunks=self._chunks,
             )
+        )
 
     async def _search(self, query: str, top_k: int) -> list[SearchHit]:
         limit = max(self._candidates, top_k)
@@ -192,8 +200,7 @@ class KnowledgeBase:
             self._dense(query, limit), self._lexical(query, limit)
         )
         fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
-        async with self._database.sessions() as session:
-            return await load_hits(session, query, fused)
+        return await self._database.read(functools.partial(load_hits, query=query, ranked=fused))
 
     async def search_modes(self, query: str, top_k: int) -> dict[str, list[str]]:
         """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
@@ -205,11 +212,14 @@ class KnowledgeBase:
             "dense": reciprocal_rank_fusion([], dense, k=self._rrf_k)[:top_k],
             "hybrid": reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k],
         }
-        out: dict[str, list[str]] = {}
-        async with self._database.sessions() as session:
-            for mode, ranked in modes.items():
-                out[mode] = [hit.path for hit in await load_hits(session, query, ranked)]
-        return out
+
+        def paths(conn: Connection) -> dict[str, list[str]]:
+            return {
+                mode: [hit.path for hit in load_hits(conn, query, ranked)]
+                for mode, ranked in modes.items()
+            }
+
+        return await self._database.read(paths)
 
     # --- documents ---------------------------------------------------------------------------
     async def counts(self) -> tuple[int, int]:

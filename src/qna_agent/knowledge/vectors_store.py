@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.knowledge.vectors import FloatMatrix
@@ -174,15 +174,15 @@ async def ensure_pg_vector_index(session: AsyncSession, dim: int) -> None:
     )
 
 
-async def pg_dense_search(
-    session: AsyncSession, query: FloatMatrix, k: int, dim: int
+def pg_dense_search(
+    conn: Connection, query: FloatMatrix, k: int, dim: int
 ) -> list[tuple[int, float]]:
-    """The `k` nearest chunks by cosine distance through the HNSW index."""
+    """The `k` nearest chunks by cosine distance through the HNSW index (a unit of work)."""
     distance = f"embedding::vector({dim}) <=> CAST(CAST(:query AS text) AS vector({dim}))"
     statement = text(
         f"SELECT id, 1 - ({distance}) AS score FROM kb_chunks "  # noqa: S608
         f"WHERE embedding IS NOT NULL AND vector_dims(embedding) = {dim} "
         f"ORDER BY {distance} LIMIT :k"
     ).bindparams(bindparam("k"))
-    rows = await session.execute(statement, {"query": _pg_literal(query.reshape(-1)), "k": k})
+    rows = conn.execute(statement, {"query": _pg_literal(query.reshape(-1)), "k": k})
     return [(int(row.id), float(row.score)) for row in rows]

@@ -18,8 +18,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, event
 
 from qna_agent import __version__
 from qna_agent.observability.tracing import Attributes
@@ -111,10 +110,9 @@ class OtelBackend:
         """Propagate the current context into outgoing headers."""
         propagate.inject(headers)
 
-    def instrument_engine(self, engine: AsyncEngine, system: str) -> None:
+    def instrument_engine(self, engine: Engine, system: str) -> None:
         """A CLIENT span for every statement the engine runs."""
         tracer = self.tracer
-        sync_engine = engine.sync_engine
 
         def before(
             _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
@@ -149,10 +147,10 @@ class OtelBackend:
                 span.end()
                 setattr(context, _SPAN_KEY, None)
 
-        if not event.contains(sync_engine, "before_cursor_execute", before):
-            event.listen(sync_engine, "before_cursor_execute", before)
-            event.listen(sync_engine, "after_cursor_execute", after)
-            event.listen(sync_engine, "handle_error", failed)
+        if not event.contains(engine, "before_cursor_execute", before):
+            event.listen(engine, "before_cursor_execute", before)
+            event.listen(engine, "after_cursor_execute", after)
+            event.listen(engine, "handle_error", failed)
 
     def flush(self, timeout_seconds: float) -> None:
         """Export what is buffered."""

@@ -23,7 +23,7 @@ import structlog
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy import Engine
 
     from qna_agent.observability.otel import OtelBackend
 
@@ -125,8 +125,9 @@ def inject(headers: MutableMapping[str, str]) -> None:
         _backend.inject(headers)
 
 
-def instrument_engine(engine: AsyncEngine, system: str) -> None:
-    """Give every SQL statement of `engine` a span (only when tracing is on)."""
+def instrument_engine(engine: Engine, system: str) -> None:
+    """Give every SQL statement of `engine` (a synchronous engine, or an async engine's
+    `sync_engine`) a span (only when tracing is on)."""
     if _backend is not None:
         _backend.instrument_engine(engine, system)
 
