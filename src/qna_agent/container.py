@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -82,14 +85,32 @@ def build_tools(
 
 @functools.cache
 def _embedder(
-    kind: str, threads: int, base_url: str | None, api_key: str | None, model: str
+    kind: str,
+    threads: int,
+    base_url: str | None,
+    api_key: str | None,
+    model: str,
+    model_dir: Path,
 ) -> Embedder:
     # One model per process, however many times the services are built (CLI, tests).
     if kind == "openai":
         if not base_url:
             raise SettingsError("KB_EMBEDDINGS_BASE_URL: required when KB_EMBEDDER=openai")
         return build_embedder(kind, base_url=base_url, api_key=api_key or "not-needed", model=model)
-    return build_embedder(kind, intra_op_threads=threads)
+    return build_embedder(kind, intra_op_threads=threads, model_dir=model_dir)
+
+
+def model_dir(settings: Settings) -> Path:
+    """Where derived embedding models are kept (KB_MODEL_DIR, or the user's cache)."""
+    if settings.kb_model_dir is not None:
+        return settings.kb_model_dir
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if not cache:
+        try:
+            cache = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory (an unnamed container user)
+            cache = tempfile.gettempdir()
+    return Path(cache) / "qna-agent" / "models"
 
 
 @functools.cache
@@ -114,6 +135,7 @@ def build_embeddings(settings: Settings) -> EmbeddingCache | None:
         settings.kb_embeddings_base_url,
         key.get_secret_value() if key else None,
         settings.kb_embeddings_model,
+        model_dir(settings),
     )
     return EmbeddingCache(embedder)
 

@@ -53,7 +53,7 @@ def embedder(_offline: None) -> Embedder:
 def test_default_embedder_returns_unit_float32_rows(embedder: Embedder) -> None:
     vectors = embedder.embed(["Where is my parcel?", "I want my money back"])
 
-    assert embedder.name == "all-MiniLM-L6-v2-int8"
+    assert embedder.name == "all-MiniLM-L6-v2-qint8"
     assert vectors.dtype == np.float32
     assert vectors.shape == (2, embedder.dim) == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -71,9 +71,11 @@ def test_similar_sentences_score_higher_than_unrelated(embedder: Embedder) -> No
     assert query @ paraphrase > query @ unrelated + 0.2
 
 
-def test_batched_vectors_match_one_by_one(_offline: None) -> None:
-    # Small bounds force several batches of different widths.
-    small_batches = build_embedder(DEFAULT_EMBEDDER_KIND, batch_size=3, max_batch_tokens=64)
+@pytest.mark.parametrize("kind", [DEFAULT_EMBEDDER_KIND, "onnx-minilm-l6-int8"])
+def test_batched_vectors_match_one_by_one(_offline: None, kind: str) -> None:
+    # Small bounds force several batches of different widths (the default model embeds one
+    # text per run whatever it is asked: its activations are quantized per run).
+    small_batches = build_embedder(kind, batch_size=3, max_batch_tokens=64)
 
     together = small_batches.embed(MIXED_TEXTS)
     one_by_one = np.vstack([small_batches.embed([text]) for text in MIXED_TEXTS])
@@ -120,7 +122,10 @@ def test_every_packaged_model_loads_and_ranks_a_paraphrase_first(kind: str) -> N
 
 
 def test_a_non_default_token_limit_is_part_of_the_name() -> None:
-    assert build_embedder(DEFAULT_EMBEDDER_KIND, max_tokens=128).name == "all-MiniLM-L6-v2-int8@128"
+    assert (
+        build_embedder(DEFAULT_EMBEDDER_KIND, max_tokens=128).name == "all-MiniLM-L6-v2-qint8@128"
+    )
+    assert build_embedder("onnx-minilm-l6-int8", max_tokens=128).name == "all-MiniLM-L6-v2-int8@128"
 
 
 def test_wrong_pinned_hash_names_the_file_and_both_hashes() -> None:
