@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,10 @@ async def test_data_question_is_answered_from_the_database(
     sql_result = tool_results[1]["content"]
     assert sql_result.startswith("ref: 1\n1 row")
     assert f"| {RETURNED_LAST_MONTH} |" in sql_result
-    # The system prompt tells the model about the data tools.
-    assert "run_sql" in fake_llm.requests[0]["messages"][0]["content"]
+    # The system prompt tells the model about the data tools, and today's date for "last month".
+    system = fake_llm.requests[0]["messages"][0]["content"]
+    assert "run_sql" in system
+    assert f"{datetime.now(UTC).date().isoformat()} (UTC)" in system
     assert [t["function"]["name"] for t in fake_llm.requests[0]["tools"]] == [
         "search_knowledge_base",
         "list_tables",
