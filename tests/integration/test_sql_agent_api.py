@@ -15,6 +15,7 @@ from tests.unit.agent.test_sql_tool import (
     RETURNED_LAST_MONTH,
     RETURNS_LAST_MONTH_SQL,
     SHOP,
+    SHOP_TODAY,
     fingerprint,
 )
 
@@ -24,7 +25,7 @@ QUESTION = "How many orders were returned last month?"
 @pytest.fixture(scope="module")
 def shop_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path: Path = tmp_path_factory.mktemp("shop") / "shop.db"
-    SHOP.build_sqlite(path)
+    SHOP.build_sqlite(path, today=SHOP_TODAY)
     return path
 
 
