@@ -23,15 +23,17 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-# --- agent tools: the example shop database for the SQL tools. `make run` builds it when missing
-# and points SQL_TOOL_DATABASE_URL at it unless you set that variable (environment or .env);
-# set it empty to run without the SQL tools.
+# --- agent tools: the example shop database for the SQL tools. `make run` builds it when missing,
+# when the script changed or in a new month (its data ends on the first day of the month it was
+# built for, so "last month" is a whole month), and points SQL_TOOL_DATABASE_URL at it unless you
+# set that variable (environment or .env); set it empty to run without the SQL tools.
 SHOP_DB := data/shop.db
 
 $(SHOP_DB): examples/build_shop_db.py | .venv/.synced
 	$(UV_RUN) python examples/build_shop_db.py $(SHOP_DB) --force
 
 run: .venv/.synced $(SHOP_DB) ## Serve the API on http://127.0.0.1:8000 (docs at /docs)
+	@$(UV_RUN) python examples/build_shop_db.py $(SHOP_DB) --refresh
 	@if [ -z "$${SQL_TOOL_DATABASE_URL+set}" ] && ! grep -qs '^SQL_TOOL_DATABASE_URL=' .env; then \
 		export SQL_TOOL_DATABASE_URL=sqlite:///$(SHOP_DB); fi; \
 	$(UV_RUN) qna-agent serve

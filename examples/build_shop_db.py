@@ -2,10 +2,15 @@
 
 Harbor & Pine sells home goods, kitchenware, outdoor gear and small electronics from the EU and
 the UK to customers in Europe and North America. The data is generated from a fixed seed and a
-fixed reference date, so every run produces exactly the same rows.
+reference date that plays "today": the first day of the current UTC month, so "last month" is
+always a whole month of data. `--today YYYY-MM-DD` pins it (the first day of that month): the
+same date gives exactly the same rows, byte for byte.
 
-    python examples/build_shop_db.py data/shop.db [--force]
+    python examples/build_shop_db.py data/shop.db [--force | --refresh] [--today 2026-11-01]
     python examples/build_shop_db.py --postgres postgresql://postgres@127.0.0.1/test --schema shop
+
+`--refresh` rebuilds the file only when it is missing or was built for another month (the
+reference date is kept in `PRAGMA user_version` as YYYYMMDD); `make run` uses it.
 
 The SQLite path needs only the standard library; `--postgres` (and `load_postgres`) need asyncpg.
 Tables are described in examples/shop-schema.md.
@@ -28,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 SEED = 20261101
-REFERENCE_DATE = date(2026, 11, 1)  # "today" for the data set: nothing happens on or after it
-REFERENCE = datetime.combine(REFERENCE_DATE, time(), tzinfo=UTC)
 HISTORY_DAYS = 548  # about 18 months of orders before the reference date
 RETURN_WINDOW = timedelta(days=30)
 CUSTOMERS = 500
@@ -137,17 +140,23 @@ Row = tuple[Any, ...]
 class ShopData:
     """Every table's rows, in insertion order, as Python values (aware UTC datetimes)."""
 
+    reference: datetime  # "today" for the data set: nothing happens on or after it
     tables: dict[str, list[Row]] = field(default_factory=lambda: {name: [] for name in TABLES})
 
     def summary(self) -> str:
         counts = ", ".join(f"{len(rows)} {name}" for name, rows in self.tables.items())
-        return f"Harbor & Pine: {counts} (reference date {REFERENCE_DATE.isoformat()})"
+        return f"Harbor & Pine: {counts} (reference date {self.reference.date().isoformat()})"
 
 
-def _customers(rng: random.Random) -> list[Row]:
+def reference_date(today: date | None = None) -> date:
+    """The data set's "today": the first day of `today`'s month (default: this UTC month)."""
+    return (today or datetime.now(UTC).date()).replace(day=1)
+
+
+def _customers(rng: random.Random, reference: datetime) -> list[Row]:
     countries = list(COUNTRIES)
     weights = [COUNTRIES[c][0] for c in countries]
-    first_signup = REFERENCE_DATE - timedelta(days=3 * 365)
+    first_signup = reference.date() - timedelta(days=3 * 365)
     rows: list[Row] = []
     for customer_id in range(1, CUSTOMERS + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -168,8 +177,8 @@ def _products() -> list[Row]:
     return rows
 
 
-def _order_times(rng: random.Random) -> list[datetime]:
-    start = REFERENCE - timedelta(days=HISTORY_DAYS)
+def _order_times(rng: random.Random, reference: datetime) -> list[datetime]:
+    start = reference - timedelta(days=HISTORY_DAYS)
     times: list[datetime] = []
     while len(times) < ORDERS:
         offset = rng.random() * HISTORY_DAYS
@@ -181,16 +190,18 @@ def _order_times(rng: random.Random) -> list[datetime]:
     return sorted(times)
 
 
-def _status(rng: random.Random, placed: datetime, country: str) -> tuple[str, Row]:
+def _status(
+    rng: random.Random, placed: datetime, country: str, reference: datetime
+) -> tuple[str, Row]:
     """Order status and (shipped_at, delivered_at), consistent with the reference date."""
     if rng.random() < 0.03:
         return "cancelled", (None, None)
     _, _, fastest, slowest = COUNTRIES[country]
     shipped = placed + timedelta(hours=rng.randint(6, 48))
     delivered = shipped + timedelta(days=rng.randint(fastest, slowest), hours=rng.randint(0, 9))
-    if shipped >= REFERENCE:
+    if shipped >= reference:
         return "paid", (None, None)
-    if delivered >= REFERENCE:
+    if delivered >= reference:
         return "shipped", (shipped, None)
     return "delivered", (shipped, delivered)
 
@@ -201,19 +212,21 @@ def _convert(eur_cents: int, currency: str) -> int:
     return max(cents, 90)
 
 
-def _return(rng: random.Random, order: Row, items: list[Row], return_id: int) -> Row | None:
+def _return(
+    rng: random.Random, order: Row, items: list[Row], return_id: int, reference: datetime
+) -> Row | None:
     delivered: datetime = order[6]
-    latest = min(delivered + RETURN_WINDOW, REFERENCE)
+    latest = min(delivered + RETURN_WINDOW, reference)
     span = (latest - delivered).total_seconds()
     if span <= 3600:
         return None
     requested = delivered + timedelta(seconds=rng.randrange(int(span)))
     reasons, weights = zip(*RETURN_REASONS, strict=True)
     reason = rng.choices(reasons, weights)[0]
-    if REFERENCE - requested < timedelta(days=5):
+    if reference - requested < timedelta(days=5):
         return (return_id, order[0], reason, "requested", requested, None, 0)
     resolved = requested + timedelta(days=rng.randint(2, 5), hours=rng.randint(0, 12))
-    resolved = min(resolved, REFERENCE - timedelta(hours=1))
+    resolved = min(resolved, reference - timedelta(hours=1))
     if reason == "changed_mind" and rng.random() < 0.35:
         return (return_id, order[0], reason, "rejected", requested, resolved, 0)
     item = rng.choice(items)
@@ -221,20 +234,21 @@ def _return(rng: random.Random, order: Row, items: list[Row], return_id: int) ->
     return (return_id, order[0], reason, "refunded", requested, resolved, refund)
 
 
-def generate() -> ShopData:
-    """Generate the whole data set. Deterministic: the same rows on every call."""
+def generate(today: date | None = None) -> ShopData:
+    """Generate the whole data set for `reference_date(today)`: the same date, the same rows."""
     rng = random.Random(SEED)
-    data = ShopData()
-    customers = _customers(rng)
+    reference = datetime.combine(reference_date(today), time(), tzinfo=UTC)
+    data = ShopData(reference)
+    customers = _customers(rng, reference)
     products = _products()
     data.tables["customers"], data.tables["products"] = customers, products
     signups = [row[4] for row in customers]
-    for order_id, placed in enumerate(_order_times(rng), start=1):
+    for order_id, placed in enumerate(_order_times(rng, reference), start=1):
         known = bisect_right(signups, placed.date()) or 1
         # Returning customers: earlier sign-ups are more likely to order again.
         customer = customers[int(known * rng.random() ** 1.3)]
         currency = COUNTRIES[customer[3]][1]
-        status, (shipped, delivered) = _status(rng, placed, customer[3])
+        status, (shipped, delivered) = _status(rng, placed, customer[3], reference)
         items: list[Row] = []
         lines = rng.choice((1, 1, 1, 2, 2, 3, 4))
         for product in rng.sample([p for p in products if p[6]], k=lines):
@@ -259,7 +273,7 @@ def generate() -> ShopData:
         data.tables["orders"].append(order)
         data.tables["order_items"].extend(items)
         if status == "delivered" and rng.random() < RETURN_RATE:
-            returned = _return(rng, order, items, len(data.tables["returns"]) + 1)
+            returned = _return(rng, order, items, len(data.tables["returns"]) + 1, reference)
             if returned is not None:
                 data.tables["returns"].append(returned)
     data.tables["customers"] = sorted(customers)
@@ -285,15 +299,33 @@ def write_sqlite(connection: sqlite3.Connection, data: ShopData) -> None:
             f"INSERT INTO {table} VALUES ({marks})",
             ([_sqlite_value(value) for value in row] for row in rows),
         )
+    # Invisible to the agent's tools, unlike a table: what `--refresh` compares.
+    connection.execute(f"PRAGMA user_version = {data.reference:%Y%m%d}")
     connection.commit()
 
 
-def build_sqlite(out: Path, *, force: bool = False) -> ShopData:
-    """Write the database to `out` atomically (temporary file, then rename)."""
+def built_for(path: Path) -> date | None:
+    """The reference date a database file was built for, or None (missing, or not ours)."""
+    if not path.is_file():
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            connection.close()
+        return datetime.strptime(str(version), "%Y%m%d").date()
+    except (sqlite3.Error, ValueError):
+        return None
+
+
+def build_sqlite(out: Path, *, force: bool = False, today: date | None = None) -> ShopData:
+    """Write the database for `reference_date(today)` to `out` atomically (temporary file,
+    then rename)."""
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = generate()
+    data = generate(today)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -309,17 +341,23 @@ def build_sqlite(out: Path, *, force: bool = False) -> ShopData:
     return data
 
 
-async def load_postgres(dsn: str, schema: str, *, replace: bool = False) -> ShopData:
+async def load_postgres(
+    dsn: str, schema: str, *, replace: bool = False, today: date | None = None
+) -> ShopData:
     """Create `schema` in PostgreSQL and load the same tables and rows into it (needs asyncpg)."""
     import asyncpg  # imported here: the SQLite path needs only the standard library
 
-    data = generate()
+    data = generate(today)
     connection = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         async with connection.transaction():
             if replace:
                 await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await connection.execute(f'CREATE SCHEMA "{schema}"')
+            await connection.execute(
+                f'COMMENT ON SCHEMA "{schema}" IS'
+                f" 'Harbor & Pine, reference date {data.reference:%Y-%m-%d}'"
+            )
             await connection.execute(f'SET LOCAL search_path = "{schema}"')
             await connection.execute(DDL.format_map(POSTGRES_TYPES))
             for table, rows in data.tables.items():
@@ -329,21 +367,49 @@ async def load_postgres(dsn: str, schema: str, *, replace: bool = False) -> Shop
     return data
 
 
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, not {text!r}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", type=Path, help="SQLite file to write")
-    parser.add_argument("--force", action="store_true", help="replace an existing file/schema")
+    replace = parser.add_mutually_exclusive_group()
+    replace.add_argument("--force", action="store_true", help="replace an existing file/schema")
+    replace.add_argument(
+        "--refresh",
+        action="store_true",
+        help="SQLite: rebuild only a missing file or one built for another month",
+    )
+    parser.add_argument(
+        "--today",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="build as of this day: the reference date is the first of its month "
+        "(default: today, UTC)",
+    )
     parser.add_argument("--postgres", metavar="URL", help="load into PostgreSQL instead")
     parser.add_argument("--schema", default="harbor_pine", help="PostgreSQL schema to create")
     args = parser.parse_args(argv)
     if (args.out is None) == (args.postgres is None):
         parser.error("give either OUT_PATH or --postgres URL")
+    if args.refresh and args.postgres:
+        parser.error("--refresh is for a SQLite file")
+    wanted = reference_date(args.today)
+    if args.refresh and built_for(args.out) == wanted:
+        print(f"{args.out} is up to date (reference date {wanted.isoformat()})")  # noqa: T201
+        return 0
     try:
         if args.postgres:
-            data = asyncio.run(load_postgres(args.postgres, args.schema, replace=args.force))
+            data = asyncio.run(
+                load_postgres(args.postgres, args.schema, replace=args.force, today=args.today)
+            )
             target = f"schema {args.schema}"
         else:
-            data = build_sqlite(args.out, force=args.force)
+            data = build_sqlite(args.out, force=args.force or args.refresh, today=args.today)
             target = str(args.out)
     except FileExistsError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201

@@ -437,8 +437,9 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         "",
-        description="AUTH_MODE=gateway: comma-separated addresses/CIDRs allowed to set the user "
-        "header (e.g. `10.0.0.0/8`); requests from elsewhere get 401.",
+        description="Comma-separated addresses/CIDRs of your proxies (e.g. `10.0.0.0/8`). "
+        "AUTH_MODE=gateway: only they may set the user header; requests from elsewhere get 401. "
+        "Any mode: their `X-Forwarded-For` names the client address for the failed-key limit.",
     )
     cors_origins: str = Field(
         "",
@@ -455,6 +456,13 @@ class Settings(BaseSettings):
     )
     rate_limit_tokens_per_day: int = Field(
         1_000_000, ge=0, description="LLM tokens per UTC day per principal (0: unlimited)."
+    )
+    rate_limit_auth_failures_per_minute: int = Field(
+        30,
+        ge=0,
+        description="Requests with a wrong (unknown or revoked) API key per client address and "
+        "minute; beyond it the address gets 429 until the minute ends, without a key lookup "
+        "(0: unlimited). IPv6 addresses count by /64.",
     )
     max_chats_per_principal: int = Field(
         1000, ge=1, description="Chats one principal may keep; more gets 409."

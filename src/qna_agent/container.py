@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from qna_agent.agent.model import ChatModel
 from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.providers import build_model
 from qna_agent.agent.sql_tool import SqlToolbox
-from qna_agent.agent.sql_tools import sql_prompt, sql_tools
+from qna_agent.agent.sql_tools import sql_system_prompt, sql_tools
 from qna_agent.agent.tools import ToolRegistry
 from qna_agent.chat.turns import TurnRunner
 from qna_agent.config import Settings, SettingsError
@@ -166,9 +167,9 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     for engine in database.sync_engines():
         tracing.instrument_engine(engine, system)
     sql = build_sql_toolbox(settings)
-    system_prompt = settings.agent_system_prompt
+    system_prompt: str | Callable[[], str] = settings.agent_system_prompt
     if sql is not None:
-        system_prompt = f"{system_prompt}\n\n{sql_prompt(sql.backend.dialect)}"
+        system_prompt = sql_system_prompt(settings.agent_system_prompt, sql.backend.dialect)
     count_tokens, _ = text_counter()
     agent = Agent(
         chat_model,

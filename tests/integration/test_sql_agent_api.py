@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.unit.agent.test_sql_tool import (
     RETURNED_LAST_MONTH,
     RETURNS_LAST_MONTH_SQL,
     SHOP,
+    SHOP_TODAY,
     fingerprint,
 )
 
@@ -23,7 +25,7 @@ QUESTION = "How many orders were returned last month?"
 @pytest.fixture(scope="module")
 def shop_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path: Path = tmp_path_factory.mktemp("shop") / "shop.db"
-    SHOP.build_sqlite(path)
+    SHOP.build_sqlite(path, today=SHOP_TODAY)
     return path
 
 
@@ -59,8 +61,10 @@ async def test_data_question_is_answered_from_the_database(
     sql_result = tool_results[1]["content"]
     assert sql_result.startswith("ref: 1\n1 row")
     assert f"| {RETURNED_LAST_MONTH} |" in sql_result
-    # The system prompt tells the model about the data tools.
-    assert "run_sql" in fake_llm.requests[0]["messages"][0]["content"]
+    # The system prompt tells the model about the data tools, and today's date for "last month".
+    system = fake_llm.requests[0]["messages"][0]["content"]
+    assert "run_sql" in system
+    assert f"{datetime.now(UTC).date().isoformat()} (UTC)" in system
     assert [t["function"]["name"] for t in fake_llm.requests[0]["tools"]] == [
         "search_knowledge_base",
         "list_tables",

@@ -14,6 +14,7 @@ import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -37,6 +38,7 @@ if not RAW_URL.startswith(("postgresql", "postgres:")):
 
 ADMIN_URL = RAW_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
 ROOT = Path(__file__).resolve().parents[2]
+SHOP_TODAY = date(2026, 11, 1)  # the shop as of this day: the numbers below are exact
 RETURNED_LAST_MONTH = 27
 TABLES = ("customers", "order_items", "orders", "products", "returns")
 
@@ -87,7 +89,7 @@ def shop_schema() -> Iterator[tuple[str, str]]:
     """A fresh schema with the shop, and a login role that may only read it."""
     suffix = secrets.token_hex(4)
     schema, role, password = f"sql_tool_{suffix}", f"sql_tool_reader_{suffix}", secrets.token_hex(8)
-    asyncio.run(load_shop_builder().load_postgres(ADMIN_URL, schema))
+    asyncio.run(load_shop_builder().load_postgres(ADMIN_URL, schema, today=SHOP_TODAY))
     asyncio.run(
         _admin(
             f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE",

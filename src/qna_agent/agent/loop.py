@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -68,7 +68,7 @@ class Agent:
         model: ChatModel,
         tools: ToolRegistry,
         *,
-        system_prompt: str,
+        system_prompt: str | Callable[[], str],
         max_steps: int,
         history_tokens: int | None = None,
         count_tokens: TextCounter = estimate_text_tokens,
@@ -95,7 +95,9 @@ class Agent:
         """Answer the last user message of `history`; yields events, the last an AgentResult.
 
         `meter`, when given, is kept up to date with the usage of every model call."""
-        messages = [ChatMessage("system", self.system_prompt), *history]
+        # A callable prompt is made afresh per turn (the SQL tools tell the model today's date).
+        system = self.system_prompt() if callable(self.system_prompt) else self.system_prompt
+        messages = [ChatMessage("system", system), *history]
         context = ToolContext()
         records: list[ToolCallRecord] = []
         meter = meter or UsageMeter()

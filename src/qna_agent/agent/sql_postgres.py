@@ -6,7 +6,12 @@ than one statement. Connections come from a pool made on first use; asyncpg rese
 (`RESET ALL`, advisory locks, cursors) when the pool takes it back.
 
 A read-only transaction does not stop a superuser from `COPY ... TO PROGRAM` or from reading
-server files, so the backend refuses such a role unless `allow_privileged_role=True` (tests).
+server files, and it is the only thing between a role that may write and the data. So before
+the first query the backend lists what the role can do beyond SELECT, and refuses it unless
+`allow_privileged_role=True`: superuser, CREATEROLE or CREATEDB; membership of the server file
+and program roles; CREATE on the database; and, in every schema it may use, CREATE or ownership
+of the schema, ownership of a table, view or sequence, INSERT, UPDATE, DELETE, TRUNCATE,
+REFERENCES or TRIGGER on a table (column grants included), USAGE or UPDATE on a sequence.
 Connect as a role that may only read, for example:
 
     CREATE ROLE qna_sql_reader LOGIN PASSWORD '...' NOSUPERUSER NOCREATEDB NOCREATEROLE;
@@ -58,10 +63,51 @@ JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col
 JOIN pg_class target ON target.oid = con.confrelid
 JOIN pg_attribute ta ON ta.attrelid = con.confrelid AND ta.attnum = k.ref
 WHERE con.conrelid = $1::regclass AND con.contype = 'f' ORDER BY con.conname, a.attnum"""
-PRIVILEGED_SQL = """
-SELECT rolsuper OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
-       OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')
-FROM pg_roles WHERE rolname = current_user"""
+# What the role can do beyond SELECT, one line each. "Visible" schemas are those it may use
+# (USAGE), not only the search_path: a query can name any of them. Ownership is checked with
+# MEMBER, not USAGE, because a member can `SET ROLE` to the owner even without inheriting.
+PRIVILEGES_SQL = """
+WITH visible AS (
+    SELECT oid, nspname, nspowner FROM pg_namespace
+    WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'
+      AND has_schema_privilege(oid, 'USAGE')
+), relations AS (
+    SELECT c.oid, c.relkind, c.relowner,
+           quote_ident(v.nspname) || '.' || quote_ident(c.relname) AS name
+    FROM pg_class c JOIN visible v ON v.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+)
+SELECT a.attribute FROM pg_roles r CROSS JOIN LATERAL (VALUES
+    ('SUPERUSER', r.rolsuper), ('CREATEROLE', r.rolcreaterole), ('CREATEDB', r.rolcreatedb)
+) AS a(attribute, held) WHERE r.rolname = current_user AND a.held
+UNION ALL
+SELECT 'member of ' || m FROM unnest(ARRAY['pg_execute_server_program',
+    'pg_write_server_files', 'pg_read_server_files']) AS m
+WHERE pg_has_role(current_user, m, 'MEMBER')
+UNION ALL
+SELECT 'CREATE on database ' || quote_ident(current_database())
+WHERE has_database_privilege(current_database(), 'CREATE')
+UNION ALL
+SELECT 'CREATE on schema ' || quote_ident(nspname) FROM visible
+WHERE has_schema_privilege(oid, 'CREATE')
+UNION ALL
+SELECT 'owner of schema ' || quote_ident(nspname) FROM visible
+WHERE pg_has_role(nspowner, 'MEMBER')
+UNION ALL
+SELECT 'owner of ' || name FROM relations WHERE pg_has_role(relowner, 'MEMBER')
+UNION ALL
+SELECT p || ' on ' || name FROM relations
+CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'REFERENCES']) AS p
+WHERE relkind <> 'S' AND has_any_column_privilege(oid, p)
+UNION ALL
+SELECT p || ' on ' || name FROM relations
+CROSS JOIN unnest(ARRAY['DELETE', 'TRUNCATE', 'TRIGGER']) AS p
+WHERE relkind <> 'S' AND has_table_privilege(oid, p)
+UNION ALL
+SELECT p || ' on sequence ' || name FROM relations CROSS JOIN unnest(ARRAY['USAGE', 'UPDATE']) AS p
+WHERE relkind = 'S' AND has_sequence_privilege(oid, p)
+LIMIT 50"""
+SHOWN_PRIVILEGES = 5
 
 
 def quote_ident(name: str) -> str:
@@ -169,14 +215,22 @@ class PostgresBackend:
             return self._pool
 
     async def _check_role(self, pool: asyncpg.Pool) -> None:
-        if not await pool.fetchval(PRIVILEGED_SQL):
+        """Refuse a role that can do more than SELECT, naming what it can do."""
+        extra = [row[0] for row in await pool.fetch(PRIVILEGES_SQL)]
+        if not extra:
             return
         if not self.allow_privileged_role:
+            log.error("sql_tool_role_refused", privileges=extra)
+            shown = ", ".join(extra[:SHOWN_PRIVILEGES])
+            more = ", ..." if len(extra) > SHOWN_PRIVILEGES else ""
             raise SqlToolError(
-                "the SQL tool refuses to connect as a superuser or a role that can write server"
-                " files; the operator must configure a SELECT-only role"
+                f"the SQL tool refuses to connect as a role that can do more than SELECT"
+                f" ({shown}{more}); the operator must configure a SELECT-only role"
+                " or set SQL_TOOL_ALLOW_PRIVILEGED_ROLE=true"
             )
-        log.warning("sql_tool_privileged_role", hint="connect as a SELECT-only role")
+        log.warning(
+            "sql_tool_privileged_role", privileges=extra, hint="connect as a SELECT-only role"
+        )
 
     def _explain(self, error: asyncpg.PostgresError) -> SqlToolError:
         text = str(error)

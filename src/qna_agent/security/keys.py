@@ -7,8 +7,10 @@ nothing but 50-300 ms and a CPU-exhaustion lever on every request, and their per
 would forbid finding the row by its hash. With SHA-256 the lookup is one indexed equality
 query, and a stolen table reveals no usable key.
 
-Keys are looked up on every request with no cache, so a revocation takes effect on the next
-request, on every replica.
+Valid keys are looked up on every request with no cache, so a revocation takes effect on the
+next request, on every replica. Only misses are remembered, briefly: a key that matched nothing
+cannot start matching (keys are made here, at random, and shown once), so repeating a wrong key
+costs a dictionary lookup instead of a database query.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,8 @@ KEY_PREFIX = "qna_"
 VISIBLE_CHARS = 12
 MIN_FILE_KEY_CHARS = 32
 LAST_USED_EVERY_SECONDS = 60.0
+MISS_CACHE_SECONDS = 300.0
+MISS_CACHE_SIZE = 10_000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 
 
@@ -165,6 +170,7 @@ class KeyStore:
         self._database = database
         self._file_keys = parse_key_file(key_file) if key_file else {}
         self._last_used: dict[uuid.UUID, float] = {}
+        self._misses: OrderedDict[str, float] = OrderedDict()  # key hash -> when it missed
         if self._file_keys:
             log.info("bootstrap_keys_loaded", count=len(self._file_keys))
 
@@ -176,18 +182,37 @@ class KeyStore:
         from_file = self._file_keys.get(digest)
         if from_file is not None:
             return from_file
+        if self._missed_recently(digest):
+            return None
         async with self._database.sessions() as session:
             row = (
                 await session.execute(
-                    select(ApiKey.id, ApiKey.name, ApiKey.role).where(
-                        ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
+                    select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
+                        ApiKey.key_hash == digest
                     )
                 )
             ).first()
-        if row is None:
+        if row is None or row.revoked_at is not None:
+            # A revoked key stays revoked, so it is remembered like an unknown one.
+            self._remember_miss(digest)
             return None
         await self._touch(row.id)
         return Principal(row.name, check_role(row.role))
+
+    def _missed_recently(self, digest: str) -> bool:
+        missed = self._misses.get(digest)
+        if missed is None:
+            return False
+        if time.monotonic() - missed < MISS_CACHE_SECONDS:
+            return True
+        del self._misses[digest]
+        return False
+
+    def _remember_miss(self, digest: str) -> None:
+        self._misses.pop(digest, None)
+        self._misses[digest] = time.monotonic()
+        while len(self._misses) > MISS_CACHE_SIZE:
+            self._misses.popitem(last=False)  # the oldest miss
 
     async def _touch(self, key_id: uuid.UUID) -> None:
         """Record `last_used_at`, at most once a minute per key and process (writes are dear)."""

@@ -1,5 +1,7 @@
 """Per-principal rate limits: fixed windows counted in memory or in Redis.
 
+The same counters hold the failed authentications per client address (`auth_failures`).
+
 Windows are aligned to the epoch (a minute starts at :00, a day at 00:00 UTC), so replicas
 sharing Redis count the same window. When Redis fails, requests are let through and a warning
 is logged: a limiter outage must not become a service outage.
@@ -180,14 +182,9 @@ class RateLimiter:
         await self.counter.aclose()
 
 
-def build_rate_limiter(
-    *, redis_url: str | None, requests_per_minute: int, tokens_per_day: int
-) -> RateLimiter:
-    """A limiter on Redis when a URL is given, else in memory."""
-    counter: Counter = RedisCounter(redis_url) if redis_url else MemoryCounter()
-    return RateLimiter(
-        counter, requests_per_minute=requests_per_minute, tokens_per_day=tokens_per_day
-    )
+def build_counter(redis_url: str | None) -> Counter:
+    """Counters on Redis when a URL is given, else in memory."""
+    return RedisCounter(redis_url) if redis_url else MemoryCounter()
 
 
 class ConcurrencySlots:

@@ -23,6 +23,7 @@ from qna_agent.agent.sql_sqlite import ReadOnlyAuthorizer, SqliteBackend
 from qna_agent.agent.sql_tool import SqlToolbox, backend_from_url, single_statement
 
 ROOT = Path(__file__).resolve().parents[3]
+SHOP_TODAY = dt.date(2026, 11, 1)  # the tests build the shop as of this day, so numbers are exact
 RETURNED_LAST_MONTH = 27  # orders with a return requested in October 2026 (reference 2026-11-01)
 RETURNS_LAST_MONTH_SQL = (
     "SELECT count(DISTINCT order_id) FROM returns"
@@ -57,7 +58,7 @@ def fingerprint(path: Path) -> tuple[str, dict[str, int]]:
 @pytest.fixture(scope="module")
 def shop_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path: Path = tmp_path_factory.mktemp("shop") / "shop.db"
-    SHOP.build_sqlite(path)
+    SHOP.build_sqlite(path, today=SHOP_TODAY)
     return path
 
 
@@ -78,13 +79,58 @@ def test_builder_is_deterministic_and_refuses_to_overwrite(
     tmp_path: Path, shop_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     again = tmp_path / "again.db"
-    assert SHOP.main([str(again)]) == 0
-    assert "3000 orders" in capsys.readouterr().out
+    # Any day of November 2026 builds the data as of 1 November 2026, byte for byte.
+    assert SHOP.main([str(again), "--today", "2026-11-19"]) == 0
+    out = capsys.readouterr().out
+    assert "3000 orders, 5964 order_items, 221 returns (reference date 2026-11-01)" in out
     assert again.read_bytes() == shop_db.read_bytes()
-    assert SHOP.main([str(again)]) == 1
+    assert SHOP.main([str(again), "--today", "2026-11-01"]) == 1
     assert "--force" in capsys.readouterr().err
-    assert SHOP.main([str(again), "--force"]) == 0
+    assert SHOP.main([str(again), "--force", "--today", "2026-11-01"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["again.db"]  # no temporary file left
+    with pytest.raises(SystemExit):
+        SHOP.main([str(again), "--today", "1 Nov 2026"])
+    assert "expected a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_by_default_last_month_is_a_whole_month_of_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Built today, the data ends on the first of this month: last month has orders and
+    returns every day up to its end, whatever month it is now."""
+    today = dt.datetime.now(dt.UTC).date()
+    first = today.replace(day=1)
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    path = tmp_path / "shop.db"
+    assert SHOP.main([str(path)]) == 0
+    assert f"(reference date {first.isoformat()})" in capsys.readouterr().out
+    assert SHOP.built_for(path) == first
+    with sqlite3.connect(path) as connection:
+        last_order, returned = connection.execute(
+            "SELECT (SELECT max(placed_at) FROM orders),"
+            " (SELECT count(DISTINCT order_id) FROM returns"
+            "  WHERE requested_at >= ? AND requested_at < ?)",
+            (previous.isoformat(), first.isoformat()),
+        ).fetchone()
+    connection.close()
+    assert previous.isoformat() < last_order < first.isoformat()
+    assert returned > 10
+
+
+def test_refresh_rebuilds_only_a_file_of_another_month(
+    tmp_path: Path, shop_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shop.db"
+    assert SHOP.main([str(path), "--refresh", "--today", "2026-10-05"]) == 0  # missing: built
+    assert SHOP.built_for(path) == dt.date(2026, 10, 1)
+    built = path.stat().st_mtime_ns, path.stat().st_ino
+    capsys.readouterr()
+    assert SHOP.main([str(path), "--refresh", "--today", "2026-10-31"]) == 0
+    assert "is up to date (reference date 2026-10-01)" in capsys.readouterr().out
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == built
+    assert SHOP.main([str(path), "--refresh", "--today", "2026-11-01"]) == 0  # a new month
+    assert path.read_bytes() == shop_db.read_bytes()
+    assert SHOP.built_for(tmp_path / "missing.db") is None
 
 
 def test_returns_respect_the_window_and_the_reference_date(shop_db: Path) -> None:
