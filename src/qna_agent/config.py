@@ -57,8 +57,8 @@ class FileValueSource(PydanticBaseSettingsSource):
                     value = Path(path).read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     raise ValueError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
-                return value, field_name, False
-        return None, field_name, False
+                return value, source_key(field_name, field), False
+        return None, source_key(field_name, field), False
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -77,6 +77,21 @@ def env_names(field_name: str, field: FieldInfo) -> list[str]:
     if isinstance(alias, str):
         return [alias.upper()]
     return [field_name.upper()]
+
+
+def source_key(field_name: str, field: FieldInfo) -> str:
+    """The key a settings source must give a field's value under.
+
+    The environment, `.env` and secrets-directory sources key an aliased field by its first
+    alias; a value under the field name instead would lose to any of them whatever the
+    precedence, because pydantic prefers the alias when both are present.
+    """
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    if isinstance(alias, str):
+        return alias
+    return field_name
 
 
 def _default_knowledge_dir() -> Path:
