@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -41,6 +42,10 @@ DEFAULT_SYSTEM_PROMPT = (
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-api-key", "sk-xxx", "xxx", "todo"}
 
 Environment = Literal["development", "test", "production"]
+
+# The URL schemes `agent/sql_tool.py` can open (SQLAlchemy's three slashes: a relative path).
+_SQL_TOOL_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
+_SQL_TOOL_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 
 
 class FileValueSource(PydanticBaseSettingsSource):
@@ -271,7 +276,7 @@ class Settings(BaseSettings):
         None,
         description="Analytics database the agent may query read-only (`list_tables`, "
         "`describe_table`, `run_sql`): `sqlite:///data/shop.db` or `postgresql://user@host/db`. "
-        "Separate from `DATABASE_URL`; unset disables the SQL tools.",
+        "Separate from `DATABASE_URL`; unset disables the SQL tools. A SQLite file must exist.",
     )
     sql_tool_schema: str | None = Field(
         None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="PostgreSQL schema to query."
@@ -349,6 +354,38 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
             )
+        return value
+
+    @field_validator("llm_base_url", "kb_embeddings_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises ValueError naming a port that is not a number)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value.strip():
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.strip()
+
+    @field_validator("sql_tool_database_url")
+    @classmethod
+    def _sql_tool_target(cls, value: str | None) -> str | None:
+        # Refused here, so a typo stops start-up with one line instead of a traceback from the
+        # SQL tool (a scheme) or tools that fail on every call (a missing file).
+        if not value:
+            return None
+        scheme, separator, rest = value.partition("://")
+        if separator and scheme in _SQL_TOOL_POSTGRES_SCHEMES:
+            return value
+        if separator and scheme not in _SQL_TOOL_SQLITE_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}: use sqlite:///path.db or postgresql://..."
+            )
+        path = (rest[1:] if rest.startswith("/") else rest) if separator else value
+        if not path or path == ":memory:" or "?" in path:
+            raise ValueError(f"expected a SQLite file path in {value!r}")
+        if not Path(path).is_file():
+            raise ValueError(f"no SQLite database at {path} (the SQL tools only read)")
         return value
 
     @field_validator("llm_prices")
