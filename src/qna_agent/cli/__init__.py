@@ -9,7 +9,7 @@ import typer
 from qna_agent import __version__
 from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
 from qna_agent.cli import config, db, eval, kb, keys
-from qna_agent.cli.common import out, settings_or_exit
+from qna_agent.cli.common import ReportingGroup, out, settings_or_exit
 from qna_agent.memory import limit_malloc_arenas
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
     help="A question-answering agent service: chat API with cited answers from your documents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ReportingGroup,  # a failing command prints one line and a meaningful exit code
 )
 app.add_typer(db.app, name="db")
 app.add_typer(kb.app, name="kb")
