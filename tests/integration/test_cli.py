@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -10,18 +11,14 @@ from typer.testing import CliRunner
 
 from qna_agent.cli import app
 from qna_agent.db.migrate import head_revisions
-from tests.conftest import EXAMPLES
+from tests.cli_support import cli_environment, one_error_line
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'qna.db'}")
-    monkeypatch.setenv("KNOWLEDGE_DIR", str(EXAMPLES))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    return tmp_path
+    return cli_environment(tmp_path, monkeypatch)
 
 
 def test_db_upgrade_kb_sync_search_and_stats(env: Path) -> None:
@@ -106,3 +103,42 @@ def test_kb_ingest_uploads_and_reports_skips(env: Path) -> None:
     assert "uploads/faq.md" in found.output
     missing = runner.invoke(app, ["kb", "ingest", str(env / "nope")])
     assert missing.exit_code == 1
+
+
+def test_backup_of_a_missing_database_fails_and_creates_nothing(env: Path) -> None:
+    result = runner.invoke(app, ["db", "backup", str(env / "backup.db")])
+    assert result.exit_code == 2, result.output
+    assert "no database at" in one_error_line(result)
+    assert not (env / "qna.db").exists()  # the mistyped source is not created empty
+    assert sorted(p.name for p in env.iterdir()) == []
+
+
+def test_backup_creates_the_target_directory(env: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    target = env / "backups" / "2026" / "qna.db"
+    result = runner.invoke(app, ["db", "backup", str(target)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in target.parent.iterdir()] == ["qna.db"]  # no .partial left
+    with closing(sqlite3.connect(target)) as copy:
+        assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"this is not a database at all, just some text" * 20, "is not a SQLite database"),
+        (b"", "is not a qna-agent database"),
+    ],
+    ids=["garbage", "empty"],
+)
+def test_restore_refuses_a_file_that_is_not_a_backup(
+    env: Path, content: bytes, expected: str
+) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    before = (env / "qna.db").read_bytes()
+    bogus = env / "bogus.db"
+    bogus.write_bytes(content)
+    result = runner.invoke(app, ["db", "restore", str(bogus), "--yes"])
+    assert result.exit_code == 1, result.output
+    assert expected in one_error_line(result)
+    assert (env / "qna.db").read_bytes() == before
