@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -57,14 +58,6 @@ def test_backup_and_restore_round_trip(env: Path) -> None:
     assert restored.exit_code == 0, restored.output
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT title FROM chats").fetchall() == [("kept",)]
-
-
-def test_config_show_masks_secrets(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLM_API_KEY", "sk-very-secret")
-    shown = runner.invoke(app, ["config", "show"])
-    assert shown.exit_code == 0
-    assert "sk-very-secret" not in shown.output
-    assert "LLM_API_KEY=**********" in shown.output
 
 
 def test_bad_configuration_exits_2_with_one_line(
@@ -142,3 +135,62 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
     assert result.exit_code == 1, result.output
     assert expected in one_error_line(result)
     assert (env / "qna.db").read_bytes() == before
+
+
+def test_config_show_prints_the_values_in_effect(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("LLM_API_KEY", "sk-very-secret")
+    shown = runner.invoke(app, ["config", "show"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    # Unset, they are decided from the others: show the decision, not "None".
+    assert "AUTH_MODE=api_key" in lines
+    assert "DB_AUTO_MIGRATE=true" in lines
+    assert "LLM_PROVIDER=openai" in lines
+    assert "SECRETS_DIR=(unset)" in lines
+    assert "LLM_API_KEY=**********" in lines
+    # Never wrapped when piped: the long default prompt stays on its line.
+    [prompt] = [line for line in lines if line.startswith("AGENT_SYSTEM_PROMPT=")]
+    assert prompt.endswith("Be concise.")
+
+    as_json = runner.invoke(app, ["config", "show", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    values = json.loads(as_json.stdout)
+    assert values["AUTH_MODE"] == "api_key" and values["LLM_PROVIDER"] == "openai"
+    assert values["PORT"] == 8000 and values["SECRETS_DIR"] is None
+    assert values["LLM_API_KEY"] == "**********"
+    assert "sk-very-secret" not in as_json.stdout
+    assert values["LLM_PRICES"]["gpt-4o-mini"] == {"prompt": 0.15, "completion": 0.6}
+
+
+@pytest.mark.parametrize(
+    ("group", "example"),
+    [
+        ([], "qna-agent serve --port 8000"),
+        (["kb"], "qna-agent kb sync"),
+        (["keys"], "qna-agent keys create --name alice --role user"),
+        (["db"], "qna-agent db upgrade"),
+        (["config"], "qna-agent config show"),
+        (["eval"], "qna-agent eval retrieval"),
+    ],
+    ids=lambda value: (" ".join(value) or "top") if isinstance(value, list) else "",
+)
+def test_every_group_help_shows_examples(group: list[str], example: str) -> None:
+    result = runner.invoke(app, [*group, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.stdout
+    assert example in result.stdout
+
+
+def test_the_token_counter_in_use_is_logged_at_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    result = runner.invoke(app, ["kb", "stats"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [selected] = [e for e in events if e["event"] == "token_counter_selected"]
+    assert selected["counter"] in ("tiktoken", "estimate")

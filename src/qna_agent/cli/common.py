@@ -71,6 +71,11 @@ out = ShellConsole()
 err = ShellConsole(stderr=True)
 
 
+def examples(*commands: str) -> str:
+    """A command group's `--help` epilog: one example command per line."""
+    return "Examples:\n\n" + "\n\n".join(commands)
+
+
 class CliError(Exception):
     """A failure to report in one line, with the exit code it means."""
 

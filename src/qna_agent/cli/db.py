@@ -10,10 +10,18 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from qna_agent.cli.common import EXIT_CONFIG, CliError, out, run, settings_or_exit
+from qna_agent.cli.common import EXIT_CONFIG, CliError, examples, out, run, settings_or_exit
 from qna_agent.config import Settings
 
-app = typer.Typer(help="Database: migrations, backup and restore.", no_args_is_help=True)
+app = typer.Typer(
+    help="Database: migrations, backup and restore.",
+    epilog=examples(
+        "qna-agent db upgrade",
+        "qna-agent db backup /backups/qna-$(date +%F).db",
+        "qna-agent db restore /backups/qna-2026-11-24.db --yes",
+    ),
+    no_args_is_help=True,
+)
 
 
 @app.command("upgrade")

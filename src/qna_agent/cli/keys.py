@@ -7,9 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from qna_agent.cli.common import err, out, run, settings_or_exit, with_services
+from qna_agent.cli.common import err, examples, out, run, settings_or_exit, with_services
 
-app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="API keys: create, list, revoke.",
+    epilog=examples(
+        "qna-agent keys create --name alice --role user",
+        "qna-agent keys list --all --json",
+        "qna-agent keys revoke qna_Ab3dE7xY",
+    ),
+    no_args_is_help=True,
+)
 
 
 def _row(row: Any) -> dict[str, Any]:
