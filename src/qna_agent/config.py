@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -42,6 +43,10 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-api-key", "sk-x
 
 Environment = Literal["development", "test", "production"]
 
+# The URL schemes `agent/sql_tool.py` can open (SQLAlchemy's three slashes: a relative path).
+_SQL_TOOL_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
+_SQL_TOOL_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+
 
 class FileValueSource(PydanticBaseSettingsSource):
     """Reads `<NAME>_FILE` variables: the value is the content of the named file.
@@ -57,8 +62,8 @@ class FileValueSource(PydanticBaseSettingsSource):
                     value = Path(path).read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     raise ValueError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
-                return value, field_name, False
-        return None, field_name, False
+                return value, source_key(field_name, field), False
+        return None, source_key(field_name, field), False
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -77,6 +82,21 @@ def env_names(field_name: str, field: FieldInfo) -> list[str]:
     if isinstance(alias, str):
         return [alias.upper()]
     return [field_name.upper()]
+
+
+def source_key(field_name: str, field: FieldInfo) -> str:
+    """The key a settings source must give a field's value under.
+
+    The environment, `.env` and secrets-directory sources key an aliased field by its first
+    alias; a value under the field name instead would lose to any of them whatever the
+    precedence, because pydantic prefers the alias when both are present.
+    """
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    if isinstance(alias, str):
+        return alias
+    return field_name
 
 
 def _default_knowledge_dir() -> Path:
@@ -268,7 +288,7 @@ class Settings(BaseSettings):
         None,
         description="Analytics database the agent may query read-only (`list_tables`, "
         "`describe_table`, `run_sql`): `sqlite:///data/shop.db` or `postgresql://user@host/db`. "
-        "Separate from `DATABASE_URL`; unset disables the SQL tools.",
+        "Separate from `DATABASE_URL`; unset disables the SQL tools. A SQLite file must exist.",
     )
     sql_tool_schema: str | None = Field(
         None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="PostgreSQL schema to query."
@@ -346,6 +366,38 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
             )
+        return value
+
+    @field_validator("llm_base_url", "kb_embeddings_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises ValueError naming a port that is not a number)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value.strip():
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.strip()
+
+    @field_validator("sql_tool_database_url")
+    @classmethod
+    def _sql_tool_target(cls, value: str | None) -> str | None:
+        # Refused here, so a typo stops start-up with one line instead of a traceback from the
+        # SQL tool (a scheme) or tools that fail on every call (a missing file).
+        if not value:
+            return None
+        scheme, separator, rest = value.partition("://")
+        if separator and scheme in _SQL_TOOL_POSTGRES_SCHEMES:
+            return value
+        if separator and scheme not in _SQL_TOOL_SQLITE_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}: use sqlite:///path.db or postgresql://..."
+            )
+        path = (rest[1:] if rest.startswith("/") else rest) if separator else value
+        if not path or path == ":memory:" or "?" in path:
+            raise ValueError(f"expected a SQLite file path in {value!r}")
+        if not Path(path).is_file():
+            raise ValueError(f"no SQLite database at {path} (the SQL tools only read)")
         return value
 
     @field_validator("llm_prices")

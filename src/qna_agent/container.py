@@ -170,7 +170,8 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     system_prompt: str | Callable[[], str] = settings.agent_system_prompt
     if sql is not None:
         system_prompt = sql_system_prompt(settings.agent_system_prompt, sql.backend.dialect)
-    count_tokens, _ = text_counter()
+    count_tokens, counter = text_counter()
+    log.info("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
     agent = Agent(
         chat_model,
         build_tools(settings, knowledge, sql),

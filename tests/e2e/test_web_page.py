@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from playwright.sync_api import expect as pw_expect
 from tests.conftest import EXAMPLES, FILE_KEY, ROOT, make_settings
 from tests.fake_llm import FakeLLM, failure, text, tool_call
 from tests.live_server import live_server
+from tests.unit.agent.test_sql_tool import RETURNED_LAST_MONTH, RETURNS_LAST_MONTH_SQL, SHOP
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +68,11 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @contextmanager
 def serving(
-    tmp_path: Path, llm: FakeLLM, knowledge_dir: Path = EXAMPLES, auth_mode: str = "none"
+    tmp_path: Path,
+    llm: FakeLLM,
+    knowledge_dir: Path = EXAMPLES,
+    auth_mode: str = "none",
+    **overrides: Any,
 ) -> Iterator[str]:
     settings = make_settings(
         tmp_path,
@@ -77,6 +83,7 @@ def serving(
         auth_mode=auth_mode,  # the page's flows run without keys unless a test asks
         llm_max_retries=0,
         log_level="WARNING",
+        **overrides,
     )
     with live_server(settings) as url:
         yield url
@@ -229,9 +236,16 @@ def test_model_and_document_text_cannot_inject_html(
         assert problems.errors == []
 
 
-def test_stop_and_retry(browser: Browser, server: str, fake_llm: FakeLLM) -> None:
-    fake_llm.script(text("too slow to wait for", delay=3), failure(500))
-    script_answer(fake_llm)
+def stored_status(server: str, page: Page, message_id: str) -> str:
+    chat_id = page.url.rsplit("/", 1)[-1]
+    response = httpx.get(f"{server}/chats/{chat_id}/messages/{message_id}")
+    return str(response.json()["status"])
+
+
+def test_stop_then_retry_shows_what_the_server_stored(
+    browser: Browser, server: str, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("The slow answer, stored all the same.", delay=2))
     page, problems = open_page(browser, server)
     ask(page, QUESTION)
     # Stop once the server has the question (message.created names the answer's id).
@@ -242,15 +256,95 @@ def test_stop_and_retry(browser: Browser, server: str, fake_llm: FakeLLM) -> Non
     pw_expect(stopped.locator(".message-error")).to_contain_text("Stopped")
     pw_expect(page.locator("#send")).to_be_visible()
 
-    stopped.locator("button.retry").click()  # the model now fails
+    # The server went on and stored the answer; Retry shows it in place, asking nothing anew.
+    message_id = stopped.get_attribute("data-message-id") or ""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while stored_status(server, page, message_id) != "completed":
+        assert time.monotonic() < deadline, "the stopped turn was not stored"
+        time.sleep(0.1)
+    stopped.locator("button.retry").click()
+    answer = last_answer(page)
+    pw_expect(answer.locator(".body")).to_contain_text("stored all the same")
+    pw_expect(answer.locator(".message-error")).to_be_hidden()
+    pw_expect(page.locator(".message.user")).to_have_count(1)
+    assert len(fake_llm.requests) == 1
+    assert problems.errors == []
+
+
+def test_retry_answers_a_failed_turn_in_place(
+    browser: Browser, server: str, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(failure(500), failure(500))
+    script_answer(fake_llm)
+    page, problems = open_page(browser, server)
+    ask(page, QUESTION)
     failed = last_answer(page, "failed")
     pw_expect(failed.locator(".message-error")).to_be_visible()
+    message_id = failed.get_attribute("data-message-id") or ""
+    retry_url = re.compile(rf"/chats/[0-9a-f-]+/messages/{message_id}/retry$")
 
-    failed.locator("button.retry").click()  # and then answers
+    with page.expect_request(lambda r: r.method == "POST" and bool(retry_url.search(r.url))):
+        failed.locator("button.retry").click()  # the model fails again
+    failed = last_answer(page, "failed")
+    pw_expect(failed.locator("button.retry")).to_be_enabled()
+
+    page.reload()  # a failed answer from the history can be retried as well
+    failed = last_answer(page, "failed")
+    with page.expect_request(lambda r: r.method == "POST" and bool(retry_url.search(r.url))):
+        failed.locator("button.retry").click()  # and now it answers
     answer = last_answer(page)
     pw_expect(answer.locator(".body")).to_contain_text("30 days")
-    pw_expect(page.locator(".message.user")).to_have_count(3)
+    pw_expect(answer.locator(".message-error")).to_be_hidden()
+    assert answer.get_attribute("data-message-id") == message_id
+    # Answered in place: one question, one answer, on the page and on the server.
+    pw_expect(page.locator(".message.user")).to_have_count(1)
+    pw_expect(page.locator(".message.assistant")).to_have_count(1)
+    chat_id = page.url.rsplit("/", 1)[-1]
+    stored = httpx.get(f"{server}/chats/{chat_id}/messages").json()["data"]
+    assert [(m["role"], m["status"]) for m in stored] == [
+        ("user", "completed"),
+        ("assistant", "completed"),
+    ]
     assert problems.errors == []
+
+
+def test_sql_tool_calls_show_their_query_and_row_count(
+    browser: Browser, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    shop = tmp_path / "shop.db"
+    SHOP.build_sqlite(shop)
+    listing = "SELECT id, status FROM orders ORDER BY id"
+    fake_llm.script(
+        tool_call("run_sql", query=RETURNS_LAST_MONTH_SQL),
+        tool_call("run_sql", query=listing),
+        text(f"{RETURNED_LAST_MONTH} orders were returned in October 2026 [1]."),
+    )
+    with serving(
+        tmp_path, fake_llm, sql_tool_database_url=f"sqlite:///{shop}", sql_tool_max_rows=12
+    ) as url:
+        page, problems = open_page(browser, url)
+        ask(page, "How many orders were returned last month?")
+        answer = last_answer(page)
+        pw_expect(answer.locator(".body")).to_contain_text(f"{RETURNED_LAST_MONTH} orders")
+        calls = answer.locator('details.tool[data-tool="run_sql"]')
+        pw_expect(calls).to_have_count(2)
+        count, listed = calls.nth(0), calls.nth(1)
+        for call in (count, listed):
+            assert call.get_attribute("open") is None  # collapsed until asked
+            pw_expect(call.locator("summary")).to_contain_text("run_sql · ok")
+        pw_expect(count.locator("pre.sql")).to_be_hidden()
+
+        count.locator("summary").click()
+        pw_expect(count.locator("pre.sql code")).to_have_text(RETURNS_LAST_MONTH_SQL)
+        pw_expect(count.locator(".row-count")).to_have_text("1 row")
+        listed.locator("summary").click()
+        pw_expect(listed.locator("pre.sql code")).to_have_text(listing)
+        pw_expect(listed.locator(".row-count")).to_have_text("12+ rows")  # capped at 12
+
+        page.reload()  # the stored message shows the same
+        calls = last_answer(page).locator('details.tool[data-tool="run_sql"]')
+        pw_expect(calls.nth(1).locator(".row-count")).to_have_text("12+ rows")
+        assert problems.errors == []
 
 
 def test_chat_list_rename_delete_and_the_api_key_header(
@@ -330,10 +424,6 @@ def test_a_wrong_key_shows_a_clear_message(
 
 
 def test_knowledge_base_view(browser: Browser, server: str, tmp_path: Path) -> None:
-    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
-    missing = [p for p in ("/kb/documents", "/kb/search") if p not in paths]
-    if missing:
-        pytest.skip(f"the knowledge-base admin API is not on this branch yet: no {missing}")
     page, problems = open_page(browser, server)
     page.click("#nav-kb")
     rows = page.locator("#kb-documents tbody tr")
@@ -360,3 +450,35 @@ def test_knowledge_base_view(browser: Browser, server: str, tmp_path: Path) -> N
     rows.filter(has_text="opening-hours.md").locator("button.danger").click()
     pw_expect(rows).to_have_count(10)
     assert problems.errors == []
+
+
+def test_a_user_key_sees_no_admin_controls_and_stays_valid(
+    browser: Browser, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    with serving(tmp_path, fake_llm, auth_mode="api_key") as server:
+        admin = {"Authorization": f"Bearer {FILE_KEY}"}
+        created = httpx.post(f"{server}/keys", json={"name": "bob", "role": "user"}, headers=admin)
+        assert created.status_code == 201, created.text
+        page, _ = open_page(browser, server)
+        page.fill("#api-key", created.json()["key"])
+        page.click("#key-form button")
+        page.click("#nav-kb")
+        rows = page.locator("#kb-documents tbody tr")
+        pw_expect(rows).to_have_count(10)  # reading is for everyone
+        pw_expect(page.locator("#kb-admin-note")).to_be_visible()
+        pw_expect(page.locator("#kb-upload")).to_be_hidden()
+        pw_expect(page.locator("#kb-documents button.danger:visible")).to_have_count(0)
+        # The key is valid: a 403 for an admin action does not mark it wrong.
+        pw_expect(page.locator("#api-key")).not_to_have_class(re.compile("invalid"))
+        pw_expect(page.locator("#banner")).to_be_hidden()
+        page.fill("#kb-query", "gift card expiry")
+        page.press("#kb-query", "Enter")
+        pw_expect(page.locator("#kb-results .kb-hit").first).to_contain_text(
+            "gift-cards-and-promotions.md"
+        )
+
+        page.fill("#api-key", FILE_KEY)  # an admin key brings the controls back
+        page.click("#key-form button")
+        pw_expect(page.locator("#kb-upload")).to_be_visible()
+        pw_expect(page.locator("#kb-admin-note")).to_be_hidden()
+        pw_expect(rows.first.locator("button.danger")).to_be_visible()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -10,18 +12,14 @@ from typer.testing import CliRunner
 
 from qna_agent.cli import app
 from qna_agent.db.migrate import head_revisions
-from tests.conftest import EXAMPLES
+from tests.cli_support import cli_environment, one_error_line
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'qna.db'}")
-    monkeypatch.setenv("KNOWLEDGE_DIR", str(EXAMPLES))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    return tmp_path
+    return cli_environment(tmp_path, monkeypatch)
 
 
 def test_db_upgrade_kb_sync_search_and_stats(env: Path) -> None:
@@ -62,14 +60,6 @@ def test_backup_and_restore_round_trip(env: Path) -> None:
         assert db.execute("SELECT title FROM chats").fetchall() == [("kept",)]
 
 
-def test_config_show_masks_secrets(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLM_API_KEY", "sk-very-secret")
-    shown = runner.invoke(app, ["config", "show"])
-    assert shown.exit_code == 0
-    assert "sk-very-secret" not in shown.output
-    assert "LLM_API_KEY=**********" in shown.output
-
-
 def test_bad_configuration_exits_2_with_one_line(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,3 +96,101 @@ def test_kb_ingest_uploads_and_reports_skips(env: Path) -> None:
     assert "uploads/faq.md" in found.output
     missing = runner.invoke(app, ["kb", "ingest", str(env / "nope")])
     assert missing.exit_code == 1
+
+
+def test_backup_of_a_missing_database_fails_and_creates_nothing(env: Path) -> None:
+    result = runner.invoke(app, ["db", "backup", str(env / "backup.db")])
+    assert result.exit_code == 2, result.output
+    assert "no database at" in one_error_line(result)
+    assert not (env / "qna.db").exists()  # the mistyped source is not created empty
+    assert sorted(p.name for p in env.iterdir()) == []
+
+
+def test_backup_creates_the_target_directory(env: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    target = env / "backups" / "2026" / "qna.db"
+    result = runner.invoke(app, ["db", "backup", str(target)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in target.parent.iterdir()] == ["qna.db"]  # no .partial left
+    with closing(sqlite3.connect(target)) as copy:
+        assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"this is not a database at all, just some text" * 20, "is not a SQLite database"),
+        (b"", "is not a qna-agent database"),
+    ],
+    ids=["garbage", "empty"],
+)
+def test_restore_refuses_a_file_that_is_not_a_backup(
+    env: Path, content: bytes, expected: str
+) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    before = (env / "qna.db").read_bytes()
+    bogus = env / "bogus.db"
+    bogus.write_bytes(content)
+    result = runner.invoke(app, ["db", "restore", str(bogus), "--yes"])
+    assert result.exit_code == 1, result.output
+    assert expected in one_error_line(result)
+    assert (env / "qna.db").read_bytes() == before
+
+
+def test_config_show_prints_the_values_in_effect(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("LLM_API_KEY", "sk-very-secret")
+    shown = runner.invoke(app, ["config", "show"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    # Unset, they are decided from the others: show the decision, not "None".
+    assert "AUTH_MODE=api_key" in lines
+    assert "DB_AUTO_MIGRATE=true" in lines
+    assert "LLM_PROVIDER=openai" in lines
+    assert "SECRETS_DIR=(unset)" in lines
+    assert "LLM_API_KEY=**********" in lines
+    # Never wrapped when piped: the long default prompt stays on its line.
+    [prompt] = [line for line in lines if line.startswith("AGENT_SYSTEM_PROMPT=")]
+    assert prompt.endswith("Be concise.")
+
+    as_json = runner.invoke(app, ["config", "show", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    values = json.loads(as_json.stdout)
+    assert values["AUTH_MODE"] == "api_key" and values["LLM_PROVIDER"] == "openai"
+    assert values["PORT"] == 8000 and values["SECRETS_DIR"] is None
+    assert values["LLM_API_KEY"] == "**********"
+    assert "sk-very-secret" not in as_json.stdout
+    assert values["LLM_PRICES"]["gpt-4o-mini"] == {"prompt": 0.15, "completion": 0.6}
+
+
+@pytest.mark.parametrize(
+    ("group", "example"),
+    [
+        ([], "qna-agent serve --port 8000"),
+        (["kb"], "qna-agent kb sync"),
+        (["keys"], "qna-agent keys create --name alice --role user"),
+        (["db"], "qna-agent db upgrade"),
+        (["config"], "qna-agent config show"),
+        (["eval"], "qna-agent eval retrieval"),
+    ],
+    ids=lambda value: (" ".join(value) or "top") if isinstance(value, list) else "",
+)
+def test_every_group_help_shows_examples(group: list[str], example: str) -> None:
+    result = runner.invoke(app, [*group, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.stdout
+    assert example in result.stdout
+
+
+def test_the_token_counter_in_use_is_logged_at_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    result = runner.invoke(app, ["kb", "stats"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [selected] = [e for e in events if e["event"] == "token_counter_selected"]
+    assert selected["counter"] in ("tiktoken", "estimate")

@@ -10,18 +10,14 @@ from typer.testing import CliRunner
 
 from qna_agent.cli import app
 from qna_agent.security.keys import hash_key
-from tests.conftest import EXAMPLES
+from tests.cli_support import cli_environment
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'qna.db'}")
-    monkeypatch.setenv("KNOWLEDGE_DIR", str(EXAMPLES))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    return tmp_path
+    return cli_environment(tmp_path, monkeypatch)
 
 
 def test_create_list_revoke(env: Path) -> None:

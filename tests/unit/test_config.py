@@ -70,6 +70,14 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("LLM_PROVIDER", "magic", "LLM_PROVIDER:"),
         ("LLM_API_KEY_FILE", "/nonexistent/key", "LLM_API_KEY_FILE:"),
         ("SECRETS_DIR", "/nonexistent/dir", "SECRETS_DIR:"),
+        ("SQL_TOOL_DATABASE_URL", "mysql://x", "SQL_TOOL_DATABASE_URL: unsupported scheme"),
+        ("SQL_TOOL_DATABASE_URL", "sqlite:///missing.db", "no SQLite database at missing.db"),
+        ("SQL_TOOL_DATABASE_URL", "missing.db", "no SQLite database at missing.db"),
+        ("SQL_TOOL_DATABASE_URL", "sqlite:///:memory:", "SQL_TOOL_DATABASE_URL: expected"),
+        ("LLM_BASE_URL", "not a url", "LLM_BASE_URL: 'not a url' is not an http"),
+        ("OPENAI_BASE_URL", "ftp://x", "LLM_BASE_URL:"),
+        ("LLM_BASE_URL", "http://host:port/v1", "LLM_BASE_URL:"),
+        ("KB_EMBEDDINGS_BASE_URL", "localhost:8080", "KB_EMBEDDINGS_BASE_URL:"),
     ],
 )
 def test_wrong_values_name_the_variable(
@@ -98,3 +106,17 @@ def test_configuration_reference_is_up_to_date() -> None:
     assert documented == render_settings_docs(), (
         "docs/configuration.md is stale: run `qna-agent config docs > docs/configuration.md`"
     )
+
+
+def test_sql_tool_database_and_llm_urls_that_exist_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "shop.db").write_bytes(b"")
+    for url in ("sqlite:///shop.db", f"sqlite:///{tmp_path / 'shop.db'}", "shop.db"):
+        monkeypatch.setenv("SQL_TOOL_DATABASE_URL", url)
+        assert load_settings().sql_tool_database_url == url
+    # PostgreSQL is checked when the tools connect (the server may start later).
+    monkeypatch.setenv("SQL_TOOL_DATABASE_URL", "postgresql://reader@db.internal/shop")
+    assert load_settings().sql_tool_database_url == "postgresql://reader@db.internal/shop"
+    monkeypatch.setenv("LLM_BASE_URL", " http://127.0.0.1:11434/v1 ")
+    assert load_settings().llm_base_url == "http://127.0.0.1:11434/v1"

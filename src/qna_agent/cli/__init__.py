@@ -9,17 +9,36 @@ import typer
 from qna_agent import __version__
 from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
 from qna_agent.cli import config, db, eval, kb, keys
-from qna_agent.cli.common import out, settings_or_exit
+from qna_agent.cli.common import ReportingGroup, examples, out, settings_or_exit
 from qna_agent.memory import limit_malloc_arenas
 
 app = typer.Typer(
     name="qna-agent",
     help="A question-answering agent service: chat API with cited answers from your documents.",
+    epilog=examples(
+        "qna-agent serve --port 8000",
+        'qna-agent ask "How long do I have to return an item?"',
+        "qna-agent chat --local",
+        "qna-agent kb sync && qna-agent kb stats",
+        "qna-agent keys create --name alice",
+        "qna-agent COMMAND --help   # each command, with its own examples",
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ReportingGroup,  # a failing command prints one line and a meaningful exit code
 )
 app.add_typer(db.app, name="db")
-app.add_typer(kb.app, name="kb")
+# kb's examples are given here so that cli/kb.py (the knowledge base's own) stays as it is.
+app.add_typer(
+    kb.app,
+    name="kb",
+    epilog=examples(
+        "qna-agent kb sync",
+        'qna-agent kb search "return window" --json',
+        "qna-agent kb ingest ./manuals/*.pdf",
+        "qna-agent kb stats",
+    ),
+)
 app.add_typer(config.app, name="config")
 app.add_typer(eval.app, name="eval")
 app.command("ask")(chat_commands.ask)  # --- web page & CLI ---

@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from qna_agent.cli.common import EXIT_AUTH, EXIT_CONFIG, EXIT_FAILURE, EXIT_UNREACHABLE
+from qna_agent.cli.common import (
+    EXIT_AUTH,
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_UNREACHABLE,
+    CliError,
+)
 
 Event = tuple[str, dict[str, Any]]
 
@@ -23,15 +29,6 @@ Event = tuple[str, dict[str, Any]]
 # server started later on the same database.
 LOCAL_OWNER = "anonymous"
 HISTORY_PAGE = 200
-
-
-class CliError(Exception):
-    """A failure to report in one line, with the exit code it means."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 class Backend(Protocol):

@@ -20,14 +20,20 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from qna_agent.cli.backends import Backend, CliError, RemoteBackend
-from qna_agent.cli.common import EXIT_CONFIG, EXIT_FAILURE, err, out
+from qna_agent.cli.backends import Backend, RemoteBackend
+from qna_agent.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    CliError,
+    err,
+    out,
+)
 
 T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TITLE_CHARS = 80
-EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 
 UrlOption = Annotated[
     str,
@@ -179,12 +185,6 @@ async def run_turn(backend: Backend, chat_id: str, question: str, printer: TurnP
         printer.finish()
 
 
-def fail(exc: CliError) -> typer.Exit:
-    """Report a CliError and the exit that goes with it."""
-    err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
-    return typer.Exit(exc.exit_code)
-
-
 class Session:
     """An event loop and a backend for the life of one command."""
 
@@ -240,17 +240,12 @@ def ask(
     if not question.strip():
         err.print("[red]error:[/] the question is empty")
         raise typer.Exit(EXIT_CONFIG)
-    try:
-        session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
-    except CliError as exc:
-        raise fail(exc) from None
+    session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
     printer = TurnPrinter(stream=not as_json)
     try:
         session.run(session.backend.check(chat))
         chat_id = chat or session.run(session.backend.create_chat(title_of(question)))
         session.run(run_turn(session.backend, chat_id, question, printer))
-    except CliError as exc:
-        raise fail(exc) from None
     except KeyboardInterrupt:
         err.print("[yellow]stopped[/]: the server still finishes and stores the answer")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -367,16 +362,11 @@ def chat(
 
     Example: qna-agent chat --local --chat 0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01
     """
-    try:
-        session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
-    except CliError as exc:
-        raise fail(exc) from None
+    session = Session(local=local, url=url, api_key=api_key, timeout=timeout)
     try:
         session.run(session.backend.check(chat))
         enable_line_editing()
         code = repl(session, chat)
-    except CliError as exc:
-        raise fail(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:

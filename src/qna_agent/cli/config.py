@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Annotated, Any
 
 import typer
 
-from qna_agent.cli.common import out, settings_or_exit
+from qna_agent.cli.common import examples, out, settings_or_exit
+from qna_agent.config import Settings, env_names
 
-app = typer.Typer(help="Configuration: show or document settings.", no_args_is_help=True)
+app = typer.Typer(
+    help="Configuration: show or document settings.",
+    epilog=examples(
+        "qna-agent config show",
+        "qna-agent config show --json | jq -r .AUTH_MODE",
+        "qna-agent config docs > docs/configuration.md",
+    ),
+    no_args_is_help=True,
+)
+
+# Settings whose unset value means "decided from the others": show the decision.
+EFFECTIVE = {
+    "auth_mode": "resolved_auth_mode",
+    "db_auto_migrate": "auto_migrate",
+    "llm_provider": "resolved_llm_provider",
+}
+
+
+def effective_settings(settings: Settings) -> dict[str, Any]:
+    """Every setting by its variable name, as in effect (secrets masked)."""
+    values = settings.model_dump(mode="json")
+    for field, derived in EFFECTIVE.items():
+        values[field] = getattr(settings, derived)
+    fields = Settings.model_fields
+    return {env_names(name, fields[name])[0]: value for name, value in values.items()}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)  # booleans, numbers, and LLM_PRICES as the JSON it is set with
 
 
 @app.command("show")
-def show() -> None:
-    """Print the effective settings (secrets masked).
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Print the effective settings (secrets masked, defaults resolved).
 
     Example: qna-agent config show
+
+    Example: qna-agent config show --json | jq .DATABASE_URL
     """
-    settings = settings_or_exit()
-    for name, value in settings.model_dump(mode="json").items():
-        out.print(f"{name.upper()}={value}", highlight=False)
+    values = effective_settings(settings_or_exit())
+    if as_json:
+        sys.stdout.write(json.dumps(values, indent=2) + "\n")
+        return
+    for name, value in values.items():
+        out.print(f"{name}={_text(value)}", highlight=False, markup=False)
 
 
 @app.command("docs")

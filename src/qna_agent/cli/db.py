@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.engine import make_url
 
-from qna_agent.cli.common import EXIT_CONFIG, EXIT_FAILURE, err, out, run, settings_or_exit
+from qna_agent.cli.common import EXIT_CONFIG, CliError, examples, out, run, settings_or_exit
 from qna_agent.config import Settings
 
-app = typer.Typer(help="Database: migrations, backup and restore.", no_args_is_help=True)
+app = typer.Typer(
+    help="Database: migrations, backup and restore.",
+    epilog=examples(
+        "qna-agent db upgrade",
+        "qna-agent db backup /backups/qna-$(date +%F).db",
+        "qna-agent db restore /backups/qna-2026-11-24.db --yes",
+    ),
+    no_args_is_help=True,
+)
 
 
 @app.command("upgrade")
@@ -41,16 +50,35 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 def sqlite_path(settings: Settings) -> Path:
     """The SQLite file of DATABASE_URL, or exit 2 for other databases."""
     if not settings.is_sqlite:
-        err.print(
-            "error: backup/restore here is for SQLite; use pg_dump/pg_restore for PostgreSQL "
-            "(see docs/production.md)"
+        raise CliError(
+            "backup/restore here is for SQLite; use pg_dump/pg_restore for PostgreSQL "
+            "(see docs/production.md)",
+            EXIT_CONFIG,
         )
-        raise typer.Exit(EXIT_CONFIG)
     database = make_url(settings.database_url).database
     if not database or database == ":memory:":
-        err.print("error: DATABASE_URL names no database file")
-        raise typer.Exit(EXIT_CONFIG)
+        raise CliError("DATABASE_URL names no database file", EXIT_CONFIG)
     return Path(database)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can neither write `path` nor create it when it is missing."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _check_backup(path: Path) -> None:
+    """Exit 1 unless `path` is an intact qna-agent SQLite database."""
+    try:
+        with closing(_open_read_only(path)) as check:
+            intact = check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"{path} is not a SQLite database ({exc})") from None
+    if not intact:
+        raise CliError(f"{path} fails its integrity check")
+    if "alembic_version" not in tables:
+        # An empty file is a valid, empty SQLite database: restoring it would erase everything.
+        raise CliError(f"{path} is not a qna-agent database (no alembic_version table)")
 
 
 @app.command("backup")
@@ -60,13 +88,18 @@ def backup(target: Annotated[Path, typer.Argument(help="Backup file to write.")]
     Example: qna-agent db backup /backups/qna-2026-11-24.db
     """
     source = sqlite_path(settings_or_exit())
+    if not source.is_file():
+        raise CliError(f"no database at {source} (DATABASE_URL); nothing to back up", EXIT_CONFIG)
     if target.exists():
-        err.print(f"error: {target} exists; choose a new file")
-        raise typer.Exit(EXIT_FAILURE)
+        raise CliError(f"{target} exists; choose a new file")
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
-        src.backup(dst)
-    partial.replace(target)
+    try:
+        with closing(_open_read_only(source)) as src, closing(sqlite3.connect(partial)) as dst:
+            src.backup(dst)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed copy leaves nothing behind
     out.print(f"backed up {source} to {target}")
 
 
@@ -81,15 +114,11 @@ def restore(
     """
     target = sqlite_path(settings_or_exit())
     if not backup_file.is_file():
-        err.print(f"error: {backup_file} is not a file")
-        raise typer.Exit(EXIT_FAILURE)
-    with sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True) as check:
-        if check.execute("PRAGMA integrity_check").fetchone() != ("ok",):
-            err.print(f"error: {backup_file} fails its integrity check")
-            raise typer.Exit(EXIT_FAILURE)
+        raise CliError(f"{backup_file} is not a file")
+    _check_backup(backup_file)
     if not yes:
         typer.confirm(f"Replace {target} with {backup_file}?", abort=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(backup_file) as src, sqlite3.connect(target) as dst:
+    with closing(_open_read_only(backup_file)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
     out.print(f"restored {target} from {backup_file}")

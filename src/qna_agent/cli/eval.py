@@ -14,6 +14,7 @@ from qna_agent.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
     err,
+    examples,
     out,
     run,
     settings_or_exit,
@@ -27,7 +28,15 @@ from qna_agent.knowledge.evaluation import (
     score,
 )
 
-app = typer.Typer(help="Evaluation: retrieval quality on a dataset.", no_args_is_help=True)
+app = typer.Typer(
+    help="Evaluation: retrieval quality on a dataset.",
+    epilog=examples(
+        "qna-agent eval retrieval",
+        "qna-agent eval retrieval --dataset my-questions.jsonl --json",
+        "qna-agent eval retrieval --min-recall-at-5 0.8   # fails (exit 1) below the floor",
+    ),
+    no_args_is_help=True,
+)
 MODES = ("lexical", "dense", "hybrid")
 DEFAULT_DATASET = Path("examples/eval/retrieval.jsonl")
 

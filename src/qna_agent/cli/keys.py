@@ -7,10 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from qna_agent.cli.common import EXIT_FAILURE, err, out, run, settings_or_exit, with_services
-from qna_agent.errors import QnaError
+from qna_agent.cli.common import err, examples, out, run, settings_or_exit, with_services
 
-app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="API keys: create, list, revoke.",
+    epilog=examples(
+        "qna-agent keys create --name alice --role user",
+        "qna-agent keys list --all --json",
+        "qna-agent keys revoke qna_Ab3dE7xY",
+    ),
+    no_args_is_help=True,
+)
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -42,11 +49,7 @@ def create(
         async with services.database.write_sessions.begin() as session:
             return await keys.create_key(session, name=name, role=role)
 
-    try:
-        created = run(lambda: with_services(settings, work))
-    except QnaError as exc:
-        err.print(f"[red]error:[/] {exc.detail}", highlight=False)
-        raise typer.Exit(EXIT_FAILURE) from None
+    created = run(lambda: with_services(settings, work))
     err.print(
         f"created {created.row.role} key {created.row.prefix}... for {created.row.name} "
         f"(id {created.row.id}); it is shown only now:",
@@ -102,9 +105,5 @@ def revoke(
         async with services.database.write_sessions.begin() as session:
             return await keys.revoke_key(session, key_id_or_prefix=key.removesuffix("..."))
 
-    try:
-        row = run(lambda: with_services(settings, work))
-    except QnaError as exc:
-        err.print(f"[red]error:[/] {exc.detail}", highlight=False)
-        raise typer.Exit(EXIT_FAILURE) from None
+    row = run(lambda: with_services(settings, work))
     out.print(f"revoked {row.prefix}... ({row.name})", highlight=False)

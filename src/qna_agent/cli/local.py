@@ -13,8 +13,8 @@ from typing import Any
 from qna_agent.chat import service as chats
 from qna_agent.chat.models import Message
 from qna_agent.chat.turns import TurnEvent, TurnFinished, progress_event
-from qna_agent.cli.backends import LOCAL_OWNER, CliError, Event, parse_chat_id
-from qna_agent.cli.common import EXIT_CONFIG
+from qna_agent.cli.backends import LOCAL_OWNER, Event, parse_chat_id
+from qna_agent.cli.common import EXIT_CONFIG, CliError
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services, prepare
 from qna_agent.db import migrate

@@ -13,7 +13,10 @@ export function setApiKey(key) {
   else localStorage.removeItem(KEY_STORAGE);
 }
 
-/** Call `listener(error)` whenever the server refuses the key (401 or 403). */
+/**
+ * Call `listener(error)` whenever the server refuses the key (401). A 403 is not a refusal of
+ * the key: it is valid, it just may not do that (a `user` key and an admin action).
+ */
 export function onAuthRefused(listener) {
   authListeners.add(listener);
 }
@@ -62,7 +65,7 @@ export async function request(method, path, { json, body, accept, signal } = {})
   }
   if (!response.ok) {
     const error = await problemOf(response);
-    if (error.isAuth) for (const listener of authListeners) listener(error);
+    if (error.status === 401) for (const listener of authListeners) listener(error);
     throw error;
   }
   return response;

@@ -1,11 +1,21 @@
 // The conversation view: history, streaming a turn over SSE, citations, tool calls,
 // stop and retry.
 
-import { ApiError, getPage, readEvents, request } from "./api.js";
+import { ApiError, getJSON, getPage, readEvents, request } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { button, describeError, el, openPassage, showBanner } from "./ui.js";
 
 const SQL_TOOL = /sql/i;
+// A SQL result summary starts with its row count: "12 rows from: ...", "1 row from: ...", and
+// when rows were left off "12 rows+ from: ..." or "12+ rows from: ...".
+const ROW_COUNT = /^(\d+)(\+?)\s+rows?(\+?)/;
+
+function rowCount(summary) {
+  const match = ROW_COUNT.exec(summary ?? "");
+  if (!match) return null;
+  const more = match[2] || match[3];
+  return `${match[1]}${more} row${match[1] === "1" && !more ? "" : "s"}`;
+}
 
 function citationMap(citations) {
   return new Map((citations ?? []).map((c) => [c.ref, c]));
@@ -30,14 +40,15 @@ function renderToolCall(details, call) {
     const pre = el("pre", "sql");
     pre.append(el("code", "language-sql", sql));
     body.push(pre);
-    const rows = /(\d+)\s+rows?/.exec(call.result_summary ?? "");
-    if (rows) body.push(el("p", "row-count", `${rows[1]} row${rows[1] === "1" ? "" : "s"}`));
+    const rows = rowCount(call.result_summary);
+    if (rows) body.push(el("p", "row-count", rows));
+    else if (call.result_summary) body.push(el("p", "muted", call.result_summary)); // an error
   } else {
     const pre = el("pre", "arguments");
     pre.append(el("code", "language-json", JSON.stringify(args, null, 2)));
     body.push(pre);
+    if (call.result_summary) body.push(el("p", "muted", call.result_summary));
   }
-  if (call.result_summary && typeof sql !== "string") body.push(el("p", "muted", call.result_summary));
   details.replaceChildren(summary, ...body);
 }
 
@@ -116,6 +127,12 @@ export class Conversation {
     return article;
   }
 
+  /** A question and the (empty) article of its answer. */
+  addTurn(question) {
+    this.addUser(question);
+    return this.addAssistant();
+  }
+
   addAssistant() {
     const article = el("article", "message assistant");
     article.dataset.role = "assistant";
@@ -136,10 +153,72 @@ export class Conversation {
     return article;
   }
 
+  /**
+   * Answer a failed turn again, in its place: through the retry endpoint once the server has
+   * the answer's message, else by sending the question again (no second copy of it appears).
+   * An answer that did not fail on the server (stopped here, or cut off on the way) is shown
+   * as the server stored it instead.
+   */
+  async retry(article, question) {
+    if (this.busy) return;
+    const messageId = article.dataset.messageId;
+    if (messageId) {
+      let stored;
+      try {
+        stored = await getJSON(`${this.messagesPath()}/${encodeURIComponent(messageId)}`);
+      } catch (error) {
+        this.showFailure(article, describeError(error), question);
+        return;
+      }
+      if (stored.status !== "failed") {
+        this.showAnswer(article, stored, question);
+        return;
+      }
+    }
+    this.ask(question, article);
+  }
+
+  messagesPath() {
+    return `/chats/${encodeURIComponent(this.chatId)}/messages`;
+  }
+
+  /** Empty an answer's article for another attempt at it (its message id stays). */
+  resetAnswer(article) {
+    article.dataset.status = "in_progress";
+    article.dataset.deltas = "0";
+    for (const part of article.querySelectorAll(".tools, .body, .citations, .meta")) part.replaceChildren();
+    article.querySelector(".citations").hidden = true;
+    article.querySelector(".message-error").hidden = true;
+    const typing = article.querySelector(".typing");
+    typing.textContent = "Thinking\u2026";
+    typing.hidden = false;
+    return article;
+  }
+
+  /** Start a turn: a retry of a stored answer, or a new question (in a new chat if none). */
+  async send(question, article) {
+    const signal = this.controller.signal;
+    const messageId = article.dataset.messageId;
+    if (messageId) {
+      return request("POST", `${this.messagesPath()}/${encodeURIComponent(messageId)}/retry`, {
+        accept: "text/event-stream",
+        signal,
+      });
+    }
+    if (!this.chatId) {
+      const response = await request("POST", "/chats", { json: { title: question.slice(0, 80) }, signal });
+      const chat = await response.json();
+      this.chatId = chat.id;
+      this.onChatCreated(chat);
+    }
+    return request("POST", this.messagesPath(), { json: { content: question }, accept: "text/event-stream", signal });
+  }
+
   /** Render a stored or completed assistant message into its article. */
   showAnswer(article, message, question) {
     article.dataset.messageId = message.id;
     article.dataset.status = message.status;
+    article.querySelector(".message-error").hidden = true; // a retried turn's earlier failure
     const tools = article.querySelector(".tools");
     tools.replaceChildren();
     for (const call of message.tool_calls ?? []) {
@@ -168,8 +247,9 @@ export class Conversation {
     box.replaceChildren(el("span", "", text));
     if (question) {
       box.append(
-        button("Retry", "retry", () => {
-          if (!this.busy) this.ask(question);
+        button("Retry", "retry", (event) => {
+          event.currentTarget.disabled = true;
+          this.retry(article, question);
         }),
       );
     }
@@ -184,29 +264,18 @@ export class Conversation {
     this.controller?.abort();
   }
 
-  /** Ask `question` in the open chat (creating one first when none is open). */
-  async ask(question) {
+  /**
+   * Ask `question` in the open chat (creating one first when none is open), or, given the
+   * article of its failed answer, answer it again there.
+   */
+  async ask(question, retrying = null) {
     if (this.busy) return;
     this.controller = new AbortController();
     this.onBusy(true);
-    this.addUser(question);
-    const article = this.addAssistant();
+    const article = retrying ? this.resetAnswer(retrying) : this.addTurn(question);
     this.scroll();
     try {
-      if (!this.chatId) {
-        const response = await request("POST", "/chats", {
-          json: { title: question.slice(0, 80) },
-          signal: this.controller.signal,
-        });
-        const chat = await response.json();
-        this.chatId = chat.id;
-        this.onChatCreated(chat);
-      }
-      const response = await request("POST", `/chats/${encodeURIComponent(this.chatId)}/messages`, {
-        json: { content: question },
-        accept: "text/event-stream",
-        signal: this.controller.signal,
-      });
+      const response = await this.send(question, article);
       await this.consume(response, article, question);
     } catch (error) {
       if (error.name === "AbortError") {

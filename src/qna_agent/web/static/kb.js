@@ -1,7 +1,7 @@
-// The knowledge-base view (admins): documents with chunk counts, upload, delete, and a
-// search box showing the passages the agent would retrieve.
+// The knowledge-base view: documents with chunk counts, upload and delete (for admin keys), and
+// a search box showing the passages the agent would retrieve (for every key).
 
-import { getJSON, getPage, request, sendJSON } from "./api.js";
+import { ApiError, getJSON, getPage, request, sendJSON } from "./api.js";
 import { button, describeError, el, formatBytes, formatTime, openPassage } from "./ui.js";
 
 export class KnowledgeView {
@@ -11,6 +11,7 @@ export class KnowledgeView {
     this.status = document.getElementById("kb-status");
     this.results = document.getElementById("kb-results");
     this.cursor = null;
+    this.admin = false;
     this.more.addEventListener("click", () => this.load({ append: true }));
     document.getElementById("kb-upload").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -27,7 +28,41 @@ export class KnowledgeView {
     this.status.dataset.kind = kind;
   }
 
+  /**
+   * Whether this key may upload and delete. The API has no "who am I" call; GET /keys is its
+   * cheapest read that only an admin may make (403 for a `user` key, nothing changes).
+   */
+  async canAdminister() {
+    try {
+      await request("GET", "/keys");
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError) return false;
+      throw error;
+    }
+  }
+
+  /** Show or hide upload and delete, which need an admin key. */
+  showAdminControls(admin) {
+    this.admin = admin;
+    document.getElementById("kb-upload").hidden = !admin;
+    document.getElementById("kb-actions").hidden = !admin;
+    document.getElementById("kb-admin-note").hidden = admin;
+    for (const cell of this.table.querySelectorAll("td.actions")) cell.hidden = !admin;
+  }
+
+  /** A 403 means the key is valid but not an admin's: hide what it may not do, say why. */
+  refused(error, text) {
+    if (error instanceof ApiError && error.status === 403) {
+      this.showAdminControls(false);
+      this.say(`${text} Uploading and deleting need an admin key.`, "error");
+    } else {
+      this.say(`${text} ${describeError(error)}`, "error");
+    }
+  }
+
   async load({ append = false } = {}) {
+    if (!append) this.showAdminControls(await this.canAdminister());
     try {
       const page = await getPage("/kb/documents", { limit: 100, after: append ? this.cursor : null });
       if (!append) this.table.replaceChildren();
@@ -55,7 +90,8 @@ export class KnowledgeView {
       el("td", "num", formatBytes(doc.size_bytes)),
       el("td", "", formatTime(doc.indexed_at)),
     );
-    const actions = el("td");
+    const actions = el("td", "actions");
+    actions.hidden = !this.admin;
     actions.append(button("Delete", "danger", () => this.remove(row, doc), `Delete ${doc.path}`));
     row.append(actions);
     return row;
@@ -68,7 +104,7 @@ export class KnowledgeView {
       row.remove();
       this.say(`Deleted ${doc.path}.`);
     } catch (error) {
-      this.say(`Could not delete ${doc.path}. ${describeError(error)}`, "error");
+      this.refused(error, `Could not delete ${doc.path}.`);
     }
   }
 
@@ -85,7 +121,7 @@ export class KnowledgeView {
       await this.load(); // first: listing clears the status line
       this.say(`Indexed ${doc.path}: ${doc.chunk_count} chunks.`);
     } catch (error) {
-      this.say(`Could not upload ${file.name}. ${describeError(error)}`, "error");
+      this.refused(error, `Could not upload ${file.name}.`);
     }
   }
 
