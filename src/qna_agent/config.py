@@ -44,8 +44,8 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-api-key", "sk-x
 Environment = Literal["development", "test", "production"]
 
 # The URL schemes `agent/sql_tool.py` can open (SQLAlchemy's three slashes: a relative path).
-_SQL_TOOL_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
-_SQL_TOOL_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+SQL_TOOL_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
+SQL_TOOL_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 
 
 class FileValueSource(PydanticBaseSettingsSource):
@@ -387,9 +387,9 @@ class Settings(BaseSettings):
         if not value:
             return None
         scheme, separator, rest = value.partition("://")
-        if separator and scheme in _SQL_TOOL_POSTGRES_SCHEMES:
+        if separator and scheme in SQL_TOOL_POSTGRES_SCHEMES:
             return value
-        if separator and scheme not in _SQL_TOOL_SQLITE_SCHEMES:
+        if separator and scheme not in SQL_TOOL_SQLITE_SCHEMES:
             raise ValueError(
                 f"unsupported scheme {scheme!r}: use sqlite:///path.db or postgresql://..."
             )

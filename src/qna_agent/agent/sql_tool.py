@@ -28,6 +28,7 @@ from qna_agent.agent.sql_results import (
     cap_rows,
 )
 from qna_agent.agent.sql_sqlite import SqliteBackend
+from qna_agent.config import SQL_TOOL_POSTGRES_SCHEMES, SQL_TOOL_SQLITE_SCHEMES
 
 log = structlog.get_logger(__name__)
 
@@ -82,12 +83,12 @@ def backend_from_url(
     scheme, separator, rest = url.partition("://")
     if not separator:
         return SqliteBackend(Path(url), time_limit_s=time_limit_s)
-    if scheme in ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"):
+    if scheme in SQL_TOOL_SQLITE_SCHEMES:
         path = rest[1:] if rest.startswith("/") else rest  # SQLAlchemy: three slashes = relative
         if not path or path == ":memory:" or "?" in path:
             raise ValueError(f"expected a SQLite file path in {url!r}")
         return SqliteBackend(Path(path), time_limit_s=time_limit_s)
-    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+    if scheme in SQL_TOOL_POSTGRES_SCHEMES:
         return PostgresBackend(
             url,
             time_limit_s=time_limit_s,
