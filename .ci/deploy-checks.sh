@@ -3,7 +3,7 @@
 # validates it, lints the Dockerfile, scans for security misconfigurations and
 # validates compose.yaml. Offline apart from the first tool install; about a
 # minute once the tools are in .tools/deploy. The image build and run is a
-# separate, slower script: deploy/docker/smoke-test.sh.
+# separate, slower script: deploy/docker/smoke-test.sh (CI: .ci/smoke.sh).
 #
 #   bash .ci/deploy-checks.sh
 #
@@ -125,7 +125,7 @@ done
 echo "  deploy/ and rendered manifests: no HIGH/CRITICAL findings"
 
 step "shellcheck"
-shellcheck -x .ci/deploy-checks.sh deploy/docker/*.sh
+shellcheck -x .ci/deploy-checks.sh .ci/smoke.sh deploy/docker/*.sh
 echo "  scripts: clean"
 
 printf '\ndeploy-checks: all passed\n'
