@@ -51,6 +51,7 @@ kubectl kustomize deploy/k8s/base >"$render/base.yaml"
 kubectl kustomize deploy/k8s/overlays/dev >"$render/dev.yaml"
 kubectl kustomize deploy/k8s/overlays/prod >"$render/prod.yaml"
 kubectl kustomize deploy/k8s/overlays/prod/crds >"$render/crds.yaml"
+kubectl kustomize deploy/observability/kubernetes >"$render/observability.yaml"
 # The opt-in components, applied to prod as a user would (kustomize needs relative paths).
 rel="$(realpath --relative-to="$render/components" deploy/k8s)"
 cat >"$render/components/kustomization.yaml" <<EOF

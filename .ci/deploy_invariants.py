@@ -1,7 +1,8 @@
 """Checks on rendered Kubernetes manifests that no schema can express.
 
 Usage: python .ci/deploy_invariants.py RENDER_DIR
-RENDER_DIR holds base.yaml, dev.yaml, prod.yaml (kubectl kustomize output).
+RENDER_DIR holds base.yaml, dev.yaml, prod.yaml, crds.yaml and observability.yaml
+(kubectl kustomize output, as .ci/deploy-checks.sh writes them).
 Prints one line per problem and exits 1 if there is any.
 """
 
@@ -82,6 +83,60 @@ def check_migration_job(docs: list[dict]) -> list[str]:
     return []
 
 
+def ingress_routes(path: str, docs: list[dict]) -> bool:
+    """Whether an Ingress in `docs` sends `path` to a backend (Kubernetes path matching)."""
+    for obj in docs:
+        if obj["kind"] != "Ingress":
+            continue
+        if obj["spec"].get("defaultBackend"):
+            return True
+        for rule in obj["spec"].get("rules", []):
+            for entry in rule.get("http", {}).get("paths", []):
+                prefix = entry["path"].rstrip("/")
+                if entry["pathType"] == "Exact":
+                    if path == entry["path"]:
+                        return True
+                elif not prefix or path == prefix or path.startswith(prefix + "/"):
+                    return True
+    return False
+
+
+def secret_ref(container: dict, variable: str) -> dict | None:
+    """The secretKeyRef an env variable of `container` comes from, if any."""
+    for env in container.get("env", []):
+        if env["name"] == variable:
+            return env.get("valueFrom", {}).get("secretKeyRef")
+    return None
+
+
+def check_prod_access(prod: list[dict], monitors: list[dict]) -> list[str]:
+    """/metrics is off the Ingress and needs the token Prometheus sends; keys are mounted."""
+    problems = []
+    if ingress_routes("/metrics", prod):
+        problems.append("prod: the Ingress routes /metrics; it is for Prometheus inside the cluster")
+    deployment = next(d for d in prod if d["kind"] == "Deployment" and d["metadata"]["name"] == NAMESPACE)
+    spec = deployment["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    token = secret_ref(container, "METRICS_TOKEN")
+    if not token or token.get("optional", False):
+        problems.append("prod: METRICS_TOKEN must come from a required secretKeyRef")
+    elif monitors:
+        for monitor in monitors:
+            endpoints = monitor["spec"].get("endpoints", []) + monitor["spec"].get("podMetricsEndpoints", [])
+            for endpoint in endpoints:
+                sent = endpoint.get("authorization", {}).get("credentials", {})
+                if (sent.get("name"), sent.get("key")) != (token["name"], token["key"]):
+                    problems.append(f"{monitor['kind']}/{monitor['metadata']['name']}: must send the "
+                                    f"METRICS_TOKEN of Secret {token['name']} key {token['key']}")
+    config = next(d for d in prod if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "qna-agent-config")
+    keys_file = config["data"].get("API_KEYS_FILE", "")
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    volume = next((v for v in spec["volumes"] if v["name"] == mounts.get(str(Path(keys_file).parent))), {})
+    if not keys_file or volume.get("secret", {}).get("optional", True):
+        problems.append("prod: API_KEYS_FILE must name a file in a mounted, required Secret")
+    return problems
+
+
 def check_knowledge_copies() -> list[str]:
     """deploy/k8s/base/knowledge/ holds copies of examples/knowledge/ files; they must match."""
     examples = REPO / "examples" / "knowledge"
@@ -103,6 +158,11 @@ def main() -> int:
         problems += check_render(name, docs)
         problems += check_shutdown(name, docs)
     problems += check_migration_job(renders["prod"])
+    monitors = [
+        d for name in ("crds", "observability") for d in load(render_dir / f"{name}.yaml")
+        if d["kind"] in {"ServiceMonitor", "PodMonitor"}
+    ]
+    problems += check_prod_access(renders["prod"], monitors)
     problems += check_knowledge_copies()
     for problem in problems:
         print(f"invariant: {problem}")

@@ -1,0 +1,140 @@
+"""The prod overlay's access rules that no schema checks: the Ingress routes every public route
+of the app and never /metrics, the monitors send the token the app requires, and the bootstrap
+key file is mounted. The checks are .ci/deploy_invariants.py's (CI runs them on every render);
+here they also meet the app's real routes, and a broken manifest for each."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from starlette.routing import Mount
+
+from qna_agent.main import create_app
+from tests.conftest import ROOT, make_settings
+
+PROD = ROOT / "deploy" / "k8s" / "overlays" / "prod"
+MONITORS = [PROD / "crds" / "service-monitor.yaml"]
+MONITORS.append(ROOT / "deploy" / "observability" / "kubernetes" / "pod-monitor.yaml")
+
+
+def _invariants() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "deploy_invariants", ROOT / ".ci" / "deploy_invariants.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+invariants = _invariants()
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def public_paths(tmp_path: Path) -> list[str]:
+    """A concrete path for every documented route, the page, its assets and the API docs."""
+    app = create_app(make_settings(tmp_path))
+    paths = ["/", "/static/app.js"]
+    paths += [p for p in (app.docs_url, app.redoc_url, app.openapi_url) if p]
+    paths += [p.replace("{", "").replace("}", "") for p in app.openapi()["paths"]]
+    mounts = [route.path for route in app.routes if isinstance(route, Mount)]
+    assert mounts == ["/static"], f"mounts {mounts}: route a new one in ingress.yaml"
+    return paths
+
+
+def test_the_ingress_routes_every_public_route_and_not_metrics(tmp_path: Path) -> None:
+    ingress = load(PROD / "ingress.yaml")
+    paths = public_paths(tmp_path)
+    assert {"/chats", "/kb/search", "/v1/chat/completions", "/keys", "/health/ready"} <= set(paths)
+    missing = [path for path in paths if not invariants.ingress_routes(path, ingress)]
+    assert not missing, f"not reachable through deploy/k8s/overlays/prod/ingress.yaml: {missing}"
+    for internal in ("/metrics", "/metrics/", "/healthz"):
+        assert not invariants.ingress_routes(internal, ingress), internal
+
+
+def test_kubernetes_path_matching() -> None:
+    def ingress(path: str, kind: str) -> list[dict[str, Any]]:
+        entry = {"path": path, "pathType": kind}
+        return [{"kind": "Ingress", "spec": {"rules": [{"http": {"paths": [entry]}}]}}]
+
+    assert invariants.ingress_routes("/metrics", ingress("/", "Prefix"))
+    assert invariants.ingress_routes("/chats/1", ingress("/chats/", "Prefix"))
+    assert not invariants.ingress_routes("/chatsx", ingress("/chats", "Prefix"))
+    assert not invariants.ingress_routes("/chats/1", ingress("/chats", "Exact"))
+
+
+@pytest.fixture(scope="module")
+def prod() -> list[dict[str, Any]]:
+    """The prod overlay as kubectl renders it."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl renders the overlay (CI's deploy checks need it too)")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(PROD)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def monitors() -> list[dict[str, Any]]:
+    return [doc for path in MONITORS for doc in load(path)]
+
+
+def app_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "qna-agent"
+    )
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_the_shipped_prod_overlay_passes(prod: list[dict[str, Any]]) -> None:
+    assert invariants.check_prod_access(prod, monitors()) == []
+
+
+def _public_metrics(docs: list[dict[str, Any]], _: list[dict[str, Any]]) -> str:
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    ingress["spec"]["rules"][0]["http"]["paths"].append(
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "qna-agent"}}}
+    )
+    return "routes /metrics"
+
+
+def _optional_token(docs: list[dict[str, Any]], _: list[dict[str, Any]]) -> str:
+    app_container(docs)["env"][0]["valueFrom"]["secretKeyRef"]["optional"] = True
+    return "METRICS_TOKEN must come from a required secretKeyRef"
+
+
+def _monitor_without_token(_: list[dict[str, Any]], found: list[dict[str, Any]]) -> str:
+    del found[0]["spec"]["endpoints"][0]["authorization"]
+    return "ServiceMonitor/qna-agent: must send the METRICS_TOKEN"
+
+
+def _optional_key_file(docs: list[dict[str, Any]], _: list[dict[str, Any]]) -> str:
+    deployment = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "qna-agent"
+    )
+    for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+        if volume["name"] == "api-keys":
+            volume["secret"]["optional"] = True
+    return "API_KEYS_FILE must name a file in a mounted, required Secret"
+
+
+@pytest.mark.parametrize(
+    "breakage", [_public_metrics, _optional_token, _monitor_without_token, _optional_key_file]
+)
+def test_a_broken_prod_overlay_is_named(prod: list[dict[str, Any]], breakage: Any) -> None:
+    docs, found = copy.deepcopy(prod), monitors()
+    expected = breakage(docs, found)
+    problems = invariants.check_prod_access(docs, found)
+    assert any(expected in problem for problem in problems), problems
