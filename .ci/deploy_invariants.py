@@ -9,6 +9,7 @@ Prints one line per problem and exits 1 if there is any.
 from __future__ import annotations
 
 import filecmp
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import yaml
 NAMESPACE = "qna-agent"
 CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ClusterSecretStore", "ClusterRole"}
 REPO = Path(__file__).resolve().parent.parent
+# After the drain: store unfinished turns as failed, flush traces (up to 5 s), close pools.
+SHUTDOWN_MARGIN_SECONDS = 10.0
 
 
 def load(path: Path) -> list[dict]:
@@ -57,18 +60,37 @@ def check_render(name: str, docs: list[dict]) -> list[str]:
 
 
 def check_shutdown(name: str, docs: list[dict]) -> list[str]:
-    """The grace period must cover the preStop sleep plus the app's own drain time."""
+    """preStop + SHUTDOWN_GRACE_SECONDS (the app's whole drain from SIGTERM) + a margin to
+    close up must fit in terminationGracePeriodSeconds, which counts from the start of preStop."""
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "qna-agent-config")
-    app_grace = float(config["data"].get("SHUTDOWN_GRACE_SECONDS", 25))
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    app_grace = float(config["data"].get("SHUTDOWN_GRACE_SECONDS", image_grace_seconds()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == NAMESPACE)
     spec = deployment["spec"]["template"]["spec"]
     container = spec["containers"][0]
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     sleep = float(pre_stop[-1]) if pre_stop[:1] == ["sleep"] else 0.0
     grace = spec["terminationGracePeriodSeconds"]
-    if grace <= app_grace + sleep:
-        return [f"{name}: terminationGracePeriodSeconds {grace} <= SHUTDOWN_GRACE_SECONDS "
-                f"{app_grace} + preStop sleep {sleep}"]
+    if sleep + app_grace + SHUTDOWN_MARGIN_SECONDS > grace:
+        return [f"{name}: preStop sleep {sleep} + SHUTDOWN_GRACE_SECONDS {app_grace} + margin "
+                f"{SHUTDOWN_MARGIN_SECONDS} > terminationGracePeriodSeconds {grace}"]
+    return []
+
+
+def image_grace_seconds() -> float:
+    """SHUTDOWN_GRACE_SECONDS as the Dockerfile sets it."""
+    match = re.search(r"SHUTDOWN_GRACE_SECONDS=(\d+(?:\.\d+)?)", (REPO / "deploy" / "docker" / "Dockerfile").read_text())
+    assert match, "deploy/docker/Dockerfile sets no SHUTDOWN_GRACE_SECONDS"
+    return float(match.group(1))
+
+
+def check_compose_shutdown(compose: dict) -> list[str]:
+    """Compose has no preStop: stop_grace_period must cover the drain and the margin."""
+    app = compose["services"]["app"]
+    app_grace = float(app.get("environment", {}).get("SHUTDOWN_GRACE_SECONDS") or image_grace_seconds())
+    stop = float(str(app.get("stop_grace_period", "10s")).removesuffix("s"))
+    if app_grace + SHUTDOWN_MARGIN_SECONDS > stop:
+        return [f"compose: SHUTDOWN_GRACE_SECONDS {app_grace} + margin {SHUTDOWN_MARGIN_SECONDS} "
+                f"> stop_grace_period {stop}"]
     return []
 
 
@@ -163,6 +185,7 @@ def main() -> int:
         if d["kind"] in {"ServiceMonitor", "PodMonitor"}
     ]
     problems += check_prod_access(renders["prod"], monitors)
+    problems += check_compose_shutdown(yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text()))
     problems += check_knowledge_copies()
     for problem in problems:
         print(f"invariant: {problem}")

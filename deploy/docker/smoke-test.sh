@@ -28,9 +28,10 @@ PORT="${SMOKE_PORT:-18000}"
 BASE_IMAGE="docker.io/library/python:3.12-slim"
 APP_USER="10001:10001"
 APP_UID=10001
-# The image's SHUTDOWN_GRACE_SECONDS; the container must be gone within it plus a margin.
+# The image's SHUTDOWN_GRACE_SECONDS, the whole drain from SIGTERM; the container must
+# be gone within it plus the 10 s margin the manifests and compose give it.
 GRACE_SECONDS=25
-STOP_LIMIT_SECONDS=$((GRACE_SECONDS + 5))
+STOP_LIMIT_SECONDS=$((GRACE_SECONDS + 10))
 
 name="qna-smoke-$$"
 volume="qna-smoke-data-$$"

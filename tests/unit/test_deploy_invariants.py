@@ -1,7 +1,8 @@
-"""The prod overlay's access rules that no schema checks: the Ingress routes every public route
+"""Rules of the prod overlay that no schema checks: the Ingress routes every public route
 of the app and never /metrics, the monitors send the token the app requires, and the bootstrap
-key file is mounted. The checks are .ci/deploy_invariants.py's (CI runs them on every render);
-here they also meet the app's real routes, and a broken manifest for each."""
+key file is mounted, and shutdown fits the grace period with SHUTDOWN_GRACE_SECONDS as the whole
+drain. The checks are .ci/deploy_invariants.py's (CI runs them on every render); here they also
+meet the app's real routes, and a broken manifest for each."""
 
 from __future__ import annotations
 
@@ -138,3 +139,27 @@ def test_a_broken_prod_overlay_is_named(prod: list[dict[str, Any]], breakage: An
     expected = breakage(docs, found)
     problems = invariants.check_prod_access(docs, found)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_shutdown_fits_the_grace_period_as_shipped(prod: list[dict[str, Any]]) -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert invariants.check_shutdown("prod", prod) == []
+    assert invariants.check_compose_shutdown(compose) == []
+
+
+def test_a_grace_period_without_room_to_close_up_is_named(prod: list[dict[str, Any]]) -> None:
+    """preStop 5 + drain 25 fits in 35 s only if the app may not take its full drain time."""
+    docs = copy.deepcopy(prod)
+    deployment = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "qna-agent"
+    )
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 35
+    assert invariants.check_shutdown("prod", docs) == [
+        "prod: preStop sleep 5.0 + SHUTDOWN_GRACE_SECONDS 25.0 + margin 10.0 "
+        "> terminationGracePeriodSeconds 35"
+    ]
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    compose["services"]["app"]["stop_grace_period"] = "30s"
+    assert invariants.check_compose_shutdown(compose) == [
+        "compose: SHUTDOWN_GRACE_SECONDS 25.0 + margin 10.0 > stop_grace_period 30.0"
+    ]
