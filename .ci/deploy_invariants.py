@@ -20,6 +20,8 @@ CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ClusterSecretStore", "ClusterRo
 REPO = Path(__file__).resolve().parent.parent
 # After the drain: store unfinished turns as failed, flush traces (up to 5 s), close pools.
 SHUTDOWN_MARGIN_SECONDS = 10.0
+# PostgreSQL's default max_connections, less the migration Job, a backup, a restore or psql.
+PG_MAX_CONNECTIONS, PG_OTHER_CLIENTS = 100, 5
 
 
 def load(path: Path) -> list[dict]:
@@ -73,6 +75,18 @@ def check_shutdown(name: str, docs: list[dict]) -> list[str]:
     if sleep + app_grace + SHUTDOWN_MARGIN_SECONDS > grace:
         return [f"{name}: preStop sleep {sleep} + SHUTDOWN_GRACE_SECONDS {app_grace} + margin "
                 f"{SHUTDOWN_MARGIN_SECONDS} > terminationGracePeriodSeconds {grace}"]
+    return []
+
+
+def check_connections(docs: list[dict]) -> list[str]:
+    """At maxReplicas the app's pools (pool + as much overflow) must fit in max_connections."""
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "qna-agent-config")
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
+    pool = int(config["data"].get("DATABASE_POOL_SIZE", 10))
+    peak = hpa["spec"]["maxReplicas"] * 2 * pool + PG_OTHER_CLIENTS
+    if peak > PG_MAX_CONNECTIONS:
+        return [f"prod: {hpa['spec']['maxReplicas']} replicas x 2 x DATABASE_POOL_SIZE {pool} + "
+                f"{PG_OTHER_CLIENTS} = {peak} connections > PostgreSQL's {PG_MAX_CONNECTIONS}"]
     return []
 
 
@@ -180,6 +194,7 @@ def main() -> int:
         problems += check_render(name, docs)
         problems += check_shutdown(name, docs)
     problems += check_migration_job(renders["prod"])
+    problems += check_connections(renders["prod"])
     monitors = [
         d for name in ("crds", "observability") for d in load(render_dir / f"{name}.yaml")
         if d["kind"] in {"ServiceMonitor", "PodMonitor"}

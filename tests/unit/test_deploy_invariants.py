@@ -1,8 +1,8 @@
-"""Rules of the prod overlay that no schema checks: the Ingress routes every public route
-of the app and never /metrics, the monitors send the token the app requires, and the bootstrap
-key file is mounted, and shutdown fits the grace period with SHUTDOWN_GRACE_SECONDS as the whole
-drain. The checks are .ci/deploy_invariants.py's (CI runs them on every render); here they also
-meet the app's real routes, and a broken manifest for each."""
+"""Rules of the prod overlay that no schema checks: the Ingress routes every public route of
+the app and never /metrics, the monitors send the token the app requires, the bootstrap key file
+is mounted, the pools fit PostgreSQL at maxReplicas, and shutdown fits the grace period with
+SHUTDOWN_GRACE_SECONDS as the whole drain. The checks are .ci/deploy_invariants.py's (CI runs
+them on every render); here they also meet the app's real routes, and a broken manifest each."""
 
 from __future__ import annotations
 
@@ -162,4 +162,14 @@ def test_a_grace_period_without_room_to_close_up_is_named(prod: list[dict[str, A
     compose["services"]["app"]["stop_grace_period"] = "30s"
     assert invariants.check_compose_shutdown(compose) == [
         "compose: SHUTDOWN_GRACE_SECONDS 25.0 + margin 10.0 > stop_grace_period 30.0"
+    ]
+
+
+def test_connections_fit_postgres_at_max_replicas(prod: list[dict[str, Any]]) -> None:
+    assert invariants.check_connections(prod) == []
+    docs = copy.deepcopy(prod)
+    config = next(d for d in docs if d["metadata"]["name"] == "qna-agent-config")
+    config["data"]["DATABASE_POOL_SIZE"] = "10"  # the app's default: 200 at 10 replicas
+    assert invariants.check_connections(docs) == [
+        "prod: 10 replicas x 2 x DATABASE_POOL_SIZE 10 + 5 = 205 connections > PostgreSQL's 100"
     ]
