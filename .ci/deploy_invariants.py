@@ -1,7 +1,8 @@
 """Checks on rendered Kubernetes manifests that no schema can express.
 
 Usage: python .ci/deploy_invariants.py RENDER_DIR
-RENDER_DIR holds base.yaml, dev.yaml, prod.yaml, crds.yaml and observability.yaml
+RENDER_DIR holds base.yaml, dev.yaml, prod.yaml, prod-components.yaml (prod with the opt-in
+components), crds.yaml and observability.yaml
 (kubectl kustomize output, as .ci/deploy-checks.sh writes them).
 Prints one line per problem and exits 1 if there is any.
 """
@@ -37,6 +38,58 @@ def pod_spec(obj: dict) -> dict | None:
     return None
 
 
+def pod_template(obj: dict) -> dict:
+    """The pod template (metadata and spec) of a workload."""
+    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+    return spec["template"]
+
+
+def vault_injected(obj: dict) -> bool:
+    """Whether the Vault Agent Injector adds itself to this workload's pods."""
+    annotations = pod_template(obj).get("metadata", {}).get("annotations", {})
+    return annotations.get("vault.hashicorp.com/agent-inject") == "true"
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions with In) picks these labels."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def check_vault(name: str, docs: list[dict]) -> list[str]:
+    """Pods the Vault Agent joins can reach Vault, need no Secret, and Jobs still complete."""
+    problems = []
+    egress_8200 = [
+        policy["spec"]["podSelector"] for policy in docs if policy["kind"] == "NetworkPolicy"
+        for rule in policy["spec"].get("egress", []) for port in rule.get("ports", [])
+        if port.get("port") == 8200
+    ]
+    workloads = [obj for obj in docs if pod_spec(obj) is not None]
+    app = [o for o in workloads if o["kind"] == "Deployment" and o["metadata"]["name"] == NAMESPACE]
+    if app and vault_injected(app[0]):
+        for job in workloads:
+            labels = pod_template(job)["metadata"].get("labels", {})
+            if labels.get("app.kubernetes.io/component") == "migration" and not vault_injected(job):
+                problems.append(f"{name}: Job/{job['metadata']['name']}: the app reads Vault, the "
+                                "migration Job must too (it would wait for qna-agent-secrets)")
+    for obj in workloads:
+        if not vault_injected(obj):
+            continue
+        where = f"{name}: {obj['kind']}/{obj['metadata']['name']}"
+        template = pod_template(obj)
+        if not any(selects(selector, template["metadata"]["labels"]) for selector in egress_8200):
+            problems.append(f"{where}: no NetworkPolicy lets its Vault Agent reach Vault on 8200")
+        annotations = template["metadata"]["annotations"]
+        if obj["kind"] in {"Job", "CronJob"} and annotations.get("vault.hashicorp.com/agent-pre-populate-only") != "true":
+            problems.append(f"{where}: a Vault Agent sidecar would keep the Job from completing")
+        for container in template["spec"]["containers"]:
+            for source in container.get("envFrom", []):
+                if "secretRef" in source and not source["secretRef"].get("optional"):
+                    problems.append(f"{where}: still requires Secret {source['secretRef']['name']}")
+    return problems
+
+
 def check_render(name: str, docs: list[dict]) -> list[str]:
     problems = []
     for obj in docs:
@@ -49,7 +102,8 @@ def check_render(name: str, docs: list[dict]) -> list[str]:
         spec = pod_spec(obj)
         if spec is None:
             continue
-        if spec.get("automountServiceAccountToken") is not False:
+        # Vault's Kubernetes auth logs in with the pod's token (the token grants no RBAC).
+        if spec.get("automountServiceAccountToken") is not False and not vault_injected(obj):
             problems.append(f"{where}: automountServiceAccountToken must be false")
         for container in spec.get("containers", []) + spec.get("initContainers", []):
             image = container["image"]
@@ -189,10 +243,13 @@ def check_knowledge_copies() -> list[str]:
 def main() -> int:
     render_dir = Path(sys.argv[1])
     problems: list[str] = []
-    renders = {name: load(render_dir / f"{name}.yaml") for name in ("base", "dev", "prod")}
+    renders = {
+        name: load(render_dir / f"{name}.yaml") for name in ("base", "dev", "prod", "prod-components")
+    }
     for name, docs in renders.items():
         problems += check_render(name, docs)
         problems += check_shutdown(name, docs)
+        problems += check_vault(name, docs)
     problems += check_migration_job(renders["prod"])
     problems += check_connections(renders["prod"])
     monitors = [

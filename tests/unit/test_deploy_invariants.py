@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,16 +76,38 @@ def test_kubernetes_path_matching() -> None:
     assert not invariants.ingress_routes("/chats/1", ingress("/chats", "Exact"))
 
 
-@pytest.fixture(scope="module")
-def prod() -> list[dict[str, Any]]:
-    """The prod overlay as kubectl renders it."""
+def render(directory: Path) -> list[dict[str, Any]]:
+    """A kustomization as kubectl renders it."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl renders the overlay (CI's deploy checks need it too)")
     rendered = subprocess.run(
-        [kubectl, "kustomize", str(PROD)], capture_output=True, text=True, check=True, timeout=60
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+@pytest.fixture(scope="module")
+def prod() -> list[dict[str, Any]]:
+    """The prod overlay as kubectl renders it."""
+    return render(PROD)
+
+
+@pytest.fixture(scope="module")
+def prod_with_vault(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The prod overlay with the Vault Agent component, applied as a user's overlay would."""
+    overlay = tmp_path_factory.mktemp("overlay")
+    k8s = Path(os.path.relpath(ROOT / "deploy" / "k8s", overlay))
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{k8s / 'overlays' / 'prod'}]\n"
+        f"components: [{k8s / 'components' / 'vault-agent'}]\n"
+    )
+    return render(overlay)
 
 
 def monitors() -> list[dict[str, Any]]:
@@ -173,3 +196,50 @@ def test_connections_fit_postgres_at_max_replicas(prod: list[dict[str, Any]]) ->
     assert invariants.check_connections(docs) == [
         "prod: 10 replicas x 2 x DATABASE_POOL_SIZE 10 + 5 = 205 connections > PostgreSQL's 100"
     ]
+
+
+def test_the_vault_component_reaches_vault_and_needs_no_secret(
+    prod_with_vault: list[dict[str, Any]],
+) -> None:
+    assert invariants.check_vault("vault", prod_with_vault) == []
+    assert invariants.check_render("vault", prod_with_vault) == []
+    job = next(d for d in prod_with_vault if d["kind"] == "Job")
+    assert invariants.vault_injected(job)
+
+
+def _without(kind: str, name: str) -> Any:
+    def breakage(docs: list[dict[str, Any]]) -> None:
+        docs[:] = [d for d in docs if (d["kind"], d["metadata"]["name"]) != (kind, name)]
+
+    return breakage
+
+
+def _job(change: str) -> Any:
+    def breakage(docs: list[dict[str, Any]]) -> None:
+        template = next(d for d in docs if d["kind"] == "Job")["spec"]["template"]
+        if change == "sidecar":
+            del template["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"]
+        elif change == "secret":
+            template["spec"]["containers"][0]["envFrom"][1]["secretRef"]["optional"] = False
+        else:
+            template["metadata"]["annotations"].clear()
+
+    return breakage
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (_without("NetworkPolicy", "vault-agent-egress"), "reach Vault on 8200"),
+        (_job("sidecar"), "keep the Job from completing"),
+        (_job("secret"), "still requires Secret qna-agent-secrets"),
+        (_job("not injected"), "the migration Job must too"),
+    ],
+)
+def test_a_broken_vault_component_is_named(
+    prod_with_vault: list[dict[str, Any]], breakage: Any, expected: str
+) -> None:
+    docs = copy.deepcopy(prod_with_vault)
+    breakage(docs)
+    problems = invariants.check_vault("vault", docs)
+    assert any(expected in problem for problem in problems), problems
