@@ -243,3 +243,24 @@ def test_a_broken_vault_component_is_named(
     breakage(docs)
     problems = invariants.check_vault("vault", docs)
     assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "deploy/k8s/overlays/prod/my-secrets.yaml",  # the quick start's
+        "my-secrets.yaml",
+        "deploy/k8s/base/secret.yaml",  # the example, copied and filled in
+        "api-keys",  # the bootstrap key file of "The first admin key"
+    ],
+)
+def test_the_files_the_guide_has_you_write_are_git_ignored(path: str) -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        [git, "-C", str(ROOT), "check-ignore", "--no-index", "--quiet", path],
+        check=False,
+        timeout=30,
+    )
+    assert ignored.returncode == 0, f"{path} is not git-ignored"
