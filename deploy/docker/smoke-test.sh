@@ -165,9 +165,29 @@ print(f"  indexed {len(want)} documents, nothing hidden or skipped")
 PY
 
 # --- migrations, as the Kubernetes Job / compose service runs them -------------
-log "qna-agent db upgrade"
-podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "$IMAGE" qna-agent db upgrade \
-  >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+# The prod overlay's Job runs them through deploy/k8s/overlays/prod/preflight.py, mounted
+# as the overlay mounts it. On PostgreSQL the smoke test does the same (the preflight must
+# pass and become `qna-agent db upgrade`); on the image's SQLite default it must refuse.
+preflight=(-v "$repo/deploy/k8s/overlays/prod/preflight.py:/etc/qna-agent/preflight.py:ro"
+  -e REDIS_URL=redis://127.0.0.1:6379/0 "$IMAGE" python /etc/qna-agent/preflight.py)
+if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
+  log "qna-agent db upgrade, through the prod preflight"
+  podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "${preflight[@]}" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+else
+  log "the prod preflight refuses the image's SQLite default"
+  preflight_status=0
+  podman run --rm --no-healthcheck "${run_flags[@]}" "${preflight[@]}" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/preflight.log" 2>&1 || preflight_status=$?
+  if [[ "$preflight_status" != "2" ]] || ! grep -q '"event": "preflight_refused"' "$PODMAN_CONF_DIR/preflight.log"; then
+    cat "$PODMAN_CONF_DIR/preflight.log"
+    fail "the preflight exited $preflight_status on SQLite, want 2 with a preflight_refused line"
+  fi
+  log "qna-agent db upgrade"
+  podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "$IMAGE" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+fi
+grep -q "database at revision" "$PODMAN_CONF_DIR/migrate.log" || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
 podman rm -f "$name-migrate" >/dev/null
 
 # --- an API key, made the way docs/production.md makes the first one ----------------
