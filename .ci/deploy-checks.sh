@@ -3,7 +3,7 @@
 # validates it, lints the Dockerfile, scans for security misconfigurations and
 # validates compose.yaml. Offline apart from the first tool install; about a
 # minute once the tools are in .tools/deploy. The image build and run is a
-# separate, slower script: deploy/docker/smoke-test.sh.
+# separate, slower script: deploy/docker/smoke-test.sh (CI: .ci/smoke.sh).
 #
 #   bash .ci/deploy-checks.sh
 #
@@ -51,6 +51,7 @@ kubectl kustomize deploy/k8s/base >"$render/base.yaml"
 kubectl kustomize deploy/k8s/overlays/dev >"$render/dev.yaml"
 kubectl kustomize deploy/k8s/overlays/prod >"$render/prod.yaml"
 kubectl kustomize deploy/k8s/overlays/prod/crds >"$render/crds.yaml"
+kubectl kustomize deploy/observability/kubernetes >"$render/observability.yaml"
 # The opt-in components, applied to prod as a user would (kustomize needs relative paths).
 rel="$(realpath --relative-to="$render/components" deploy/k8s)"
 cat >"$render/components/kustomization.yaml" <<EOF
@@ -125,7 +126,7 @@ done
 echo "  deploy/ and rendered manifests: no HIGH/CRITICAL findings"
 
 step "shellcheck"
-shellcheck -x .ci/deploy-checks.sh deploy/docker/*.sh
+shellcheck -x .ci/deploy-checks.sh .ci/smoke.sh deploy/docker/*.sh
 echo "  scripts: clean"
 
 printf '\ndeploy-checks: all passed\n'

@@ -2,9 +2,13 @@
 # Builds the qna-agent image with podman and runs it the way Kubernetes does
 # (read-only root, only /tmp and the data volume writable, numeric non-root user,
 # no capabilities), then checks it end to end:
-#   migrations run as their own step -> /health/ready -> a chat answers
-#   "How long do I have to return an item?" with "30 days" and a citation ->
-#   the process is not root -> SIGTERM stops it within the grace period.
+#   migrations run as their own step -> an API key made with `qna-agent keys create`
+#   (the image runs ENVIRONMENT=production, so AUTH_MODE=api_key) -> /health/ready ->
+#   a chat answers "How long do I have to return an item?" with "30 days" and a
+#   citation, as JSON and as an SSE stream -> the process runs as uid 10001 on a
+#   read-only root -> SIGTERM stops it within the grace period. It also checks what
+#   production relies on: a bootstrap admin key from a mounted API_KEYS_FILE and a
+#   METRICS_TOKEN-protected /metrics.
 # Exits non-zero on the first failure; always removes what it created.
 #
 #   sudo deploy/docker/smoke-test.sh          (root, podman; see deploy/docker/README.md)
@@ -23,9 +27,11 @@ IMAGE="${IMAGE:-localhost/qna-agent:smoke}"
 PORT="${SMOKE_PORT:-18000}"
 BASE_IMAGE="docker.io/library/python:3.12-slim"
 APP_USER="10001:10001"
-# The image's SHUTDOWN_GRACE_SECONDS; the container must be gone within it plus a margin.
+APP_UID=10001
+# The image's SHUTDOWN_GRACE_SECONDS, the whole drain from SIGTERM; the container must
+# be gone within it plus the 10 s margin the manifests and compose give it.
 GRACE_SECONDS=25
-STOP_LIMIT_SECONDS=$((GRACE_SECONDS + 5))
+STOP_LIMIT_SECONDS=$((GRACE_SECONDS + 10))
 
 name="qna-smoke-$$"
 volume="qna-smoke-data-$$"
@@ -110,6 +116,19 @@ secure_flags=(
   -e "PORT=$PORT" -e LLM_PROVIDER=extractive
 )
 run_flags=("${secure_flags[@]}" -v "$volume:/var/lib/qna-agent")
+# What production mounts from Secrets (deploy/k8s/base): a bootstrap admin key file
+# (API_KEYS_FILE, read-only, as a Secret volume) and the /metrics token.
+secrets_dir="$PODMAN_CONF_DIR/secrets"
+mkdir -p "$secrets_dir"
+bootstrap_key="qna_smoke-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+metrics_token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '# name:role:key\nsmoke-admin:admin:%s\n' "$bootstrap_key" >"$secrets_dir/api-keys"
+chmod 0755 "$secrets_dir" && chmod 0444 "$secrets_dir/api-keys"
+server_flags=(
+  -v "$secrets_dir:/run/secrets/qna-agent:ro"
+  -e API_KEYS_FILE=/run/secrets/qna-agent/api-keys
+  -e "METRICS_TOKEN=$metrics_token"
+)
 if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
   log "database: ${SMOKE_DATABASE_URL%%://*}://... (SMOKE_DATABASE_URL)"
   run_flags+=(-e "DATABASE_URL=$SMOKE_DATABASE_URL")
@@ -146,17 +165,47 @@ print(f"  indexed {len(want)} documents, nothing hidden or skipped")
 PY
 
 # --- migrations, as the Kubernetes Job / compose service runs them -------------
-log "qna-agent db upgrade"
-podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "$IMAGE" qna-agent db upgrade \
-  >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+# The prod overlay's Job runs them through deploy/k8s/overlays/prod/preflight.py, mounted
+# as the overlay mounts it. On PostgreSQL the smoke test does the same (the preflight must
+# pass and become `qna-agent db upgrade`); on the image's SQLite default it must refuse.
+preflight=(-v "$repo/deploy/k8s/overlays/prod/preflight.py:/etc/qna-agent/preflight.py:ro"
+  -e REDIS_URL=redis://127.0.0.1:6379/0 "$IMAGE" python /etc/qna-agent/preflight.py)
+if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
+  log "qna-agent db upgrade, through the prod preflight"
+  podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "${preflight[@]}" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+else
+  log "the prod preflight refuses the image's SQLite default"
+  preflight_status=0
+  podman run --rm --no-healthcheck "${run_flags[@]}" "${preflight[@]}" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/preflight.log" 2>&1 || preflight_status=$?
+  if [[ "$preflight_status" != "2" ]] || ! grep -q '"event": "preflight_refused"' "$PODMAN_CONF_DIR/preflight.log"; then
+    cat "$PODMAN_CONF_DIR/preflight.log"
+    fail "the preflight exited $preflight_status on SQLite, want 2 with a preflight_refused line"
+  fi
+  log "qna-agent db upgrade"
+  podman run --name "$name-migrate" --no-healthcheck "${run_flags[@]}" "$IMAGE" qna-agent db upgrade \
+    >"$PODMAN_CONF_DIR/migrate.log" 2>&1 || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
+fi
+grep -q "database at revision" "$PODMAN_CONF_DIR/migrate.log" || { cat "$PODMAN_CONF_DIR/migrate.log"; fail "db upgrade"; }
 podman rm -f "$name-migrate" >/dev/null
+
+# --- an API key, made the way docs/production.md makes the first one ----------------
+log "qna-agent keys create"
+podman run --rm --no-healthcheck "${run_flags[@]}" "$IMAGE" qna-agent keys create --name smoke \
+  >"$PODMAN_CONF_DIR/key.out" 2>"$PODMAN_CONF_DIR/keys.log" \
+  || { cat "$PODMAN_CONF_DIR/keys.log"; fail "qna-agent keys create"; }
+# The key is the one `qna_...` token on stdout (the notice and any logs go to stderr).
+api_key="$(grep -oE 'qna_[A-Za-z0-9_-]{20,}' "$PODMAN_CONF_DIR/key.out" | tail -1 || true)"
+[[ -n "$api_key" ]] || fail "qna-agent keys create printed no key: $(cat "$PODMAN_CONF_DIR/key.out")"
+auth=(-H "Authorization: Bearer $api_key")
 
 # --- serve ----------------------------------------------------------------------
 log "starting the server on port $PORT"
 t0=$SECONDS
 # No systemd timer for the image's HEALTHCHECK (none here); it is run by hand below.
 # (podman 4.3 still complains on stderr that it cannot reach systemd; kept out of sight.)
-podman run -d --name "$name" --health-interval disable "${run_flags[@]}" "$IMAGE" \
+podman run -d --name "$name" --health-interval disable "${run_flags[@]}" "${server_flags[@]}" "$IMAGE" \
   >/dev/null 2>"$PODMAN_CONF_DIR/run.err" || { cat "$PODMAN_CONF_DIR/run.err"; fail "podman run"; }
 ready=""
 for _ in $(seq 1 120); do
@@ -171,13 +220,22 @@ curl -fsS --max-time 2 "$base_url/health/live" >/dev/null || fail "/health/live"
 podman healthcheck run "$name" >/dev/null || fail "the image's HEALTHCHECK reports unhealthy"
 
 # --- non-root, read-only --------------------------------------------------------
-pid1_uid="$(podman exec "$name" awk '/^Uid:/{print $2}' /proc/1/status)"
+# Every process (dumb-init, the server) must be uid 10001: the uid the manifests'
+# runAsUser and the volumes' fsGroup expect.
+uids="$(podman exec "$name" sh -c 'cat /proc/[0-9]*/status 2>/dev/null' | awk '/^Uid:/{print $2}' | sort -u | tr '\n' ' ')"
 app_uid="$(podman exec "$name" id -u)"
-[[ "$pid1_uid" != "0" && "$app_uid" != "0" ]] || fail "runs as root (pid 1 uid $pid1_uid, exec uid $app_uid)"
-log "runs as uid $pid1_uid (non-root)"
-if podman exec "$name" sh -c 'touch /app/.write-test' 2>/dev/null; then
-  fail "the root filesystem is writable"
-fi
+[[ "$uids" == "$APP_UID " && "$app_uid" == "$APP_UID" ]] \
+  || fail "processes run as uid(s) '${uids}' (exec: $app_uid), want only $APP_UID"
+log "runs as uid $APP_UID (non-root)"
+for path in / /app /opt/venv /usr/local; do
+  if podman exec "$name" sh -c "touch '$path/.write-test'" 2>/dev/null; then
+    fail "the root filesystem is writable ($path)"
+  fi
+done
+podman exec "$name" sh -c 'touch /tmp/.write-test /var/lib/qna-agent/.write-test' \
+  || fail "/tmp or the data volume is not writable"
+log "root filesystem read-only; only /tmp and /var/lib/qna-agent writable"
+
 podman logs "$name" >"$PODMAN_CONF_DIR/app.log" 2>&1
 python3 - "$PODMAN_CONF_DIR/app.log" <<'PY' || fail "logs are not JSON lines"
 import json, sys
@@ -188,13 +246,27 @@ for line in lines:
 print(f"  {len(lines)} log lines, all JSON")
 PY
 
+# --- authentication, as production runs it -----------------------------------------
+log "API keys: anonymous 401, bootstrap admin key (API_KEYS_FILE), CLI-made key"
+status="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST -H 'Content-Type: application/json' \
+  -d '{}' "$base_url/chats")"
+[[ "$status" == "401" ]] || fail "POST /chats without a key answered $status, want 401 (AUTH_MODE=api_key)"
+keys_json="$(curl -fsS --max-time 10 -H "Authorization: Bearer $bootstrap_key" "$base_url/keys")" \
+  || fail "GET /keys with the bootstrap admin key from API_KEYS_FILE"
+grep -q '"name": *"smoke"' <<<"$keys_json" || fail "GET /keys does not list the key made by the CLI: $keys_json"
+status="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$base_url/metrics")"
+[[ "$status" == "401" ]] || fail "GET /metrics without METRICS_TOKEN answered $status, want 401"
+curl -fsS --max-time 10 -H "Authorization: Bearer $metrics_token" "$base_url/metrics" >"$PODMAN_CONF_DIR/metrics.txt" \
+  || fail "GET /metrics with METRICS_TOKEN"
+grep -q '^http_requests_total' "$PODMAN_CONF_DIR/metrics.txt" || fail "/metrics has no http_requests_total"
+
 # --- a real question --------------------------------------------------------------
 log "creating a chat and asking a question"
-chat_json="$(curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' -d '{}' "$base_url/chats")" \
+chat_json="$(curl -fsS --max-time 10 -X POST "${auth[@]}" -H 'Content-Type: application/json' -d '{}' "$base_url/chats")" \
   || fail "POST /chats"
 chat_id="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$chat_json")" \
   || fail "no id in POST /chats response: $chat_json"
-answer_json="$(curl -fsS --max-time 60 -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' \
+answer_json="$(curl -fsS --max-time 60 -X POST "${auth[@]}" -H 'Content-Type: application/json' -H 'Accept: application/json' \
   -d '{"content": "How long do I have to return an item?"}' "$base_url/chats/$chat_id/messages")" \
   || fail "POST /chats/$chat_id/messages"
 python3 - "$answer_json" <<'PY' || fail "answer check; response: $answer_json"
@@ -217,7 +289,7 @@ log "resident memory after a few turns: $((rss_kib / 1024)) MiB (limit 512Mi)"
 
 # --- the same question as a Server-Sent Events stream ------------------------------
 log "streaming the answer (SSE)"
-curl -fsS -N --max-time 60 -X POST -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
+curl -fsS -N --max-time 60 -X POST "${auth[@]}" -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
   -d '{"content": "How long do I have to return an item?"}' "$base_url/chats/$chat_id/messages" \
   >"$PODMAN_CONF_DIR/stream.txt" || fail "POST /chats/$chat_id/messages (stream)"
 python3 - "$PODMAN_CONF_DIR/stream.txt" <<'PY' || fail "SSE stream check: $(head -c 600 "$PODMAN_CONF_DIR/stream.txt")"
