@@ -171,7 +171,7 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     if sql is not None:
         system_prompt = sql_system_prompt(settings.agent_system_prompt, sql.backend.dialect)
     count_tokens, counter = text_counter()
-    log.info("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
+    log.debug("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
     agent = Agent(
         chat_model,
         build_tools(settings, knowledge, sql),

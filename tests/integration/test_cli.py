@@ -165,6 +165,19 @@ def test_config_show_prints_the_values_in_effect(
     assert values["LLM_PRICES"]["gpt-4o-mini"] == {"prompt": 0.15, "completion": 0.6}
 
 
+def test_config_show_masks_passwords_in_connection_urls(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SQL_TOOL_DATABASE_URL", "postgresql://reader:pa55w0rd@db:5432/shop")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://app:r3al-secret@pg:5432/qna")
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    values = json.loads(shown.stdout)
+    assert values["SQL_TOOL_DATABASE_URL"] == "postgresql://reader:***@db:5432/shop"
+    assert values["DATABASE_URL"] == "postgresql+asyncpg://app:***@pg:5432/qna"
+    assert "pa55w0rd" not in shown.stdout and "r3al-secret" not in shown.stdout
+
+
 @pytest.mark.parametrize(
     ("group", "example"),
     [
@@ -187,7 +200,9 @@ def test_every_group_help_shows_examples(group: list[str], example: str) -> None
 def test_the_token_counter_in_use_is_logged_at_start(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv(
+        "LOG_LEVEL", "DEBUG"
+    )  # it is start-up detail, not worth every command's INFO
     monkeypatch.setenv("LOG_FORMAT", "json")
     result = runner.invoke(app, ["kb", "stats"])
     assert result.exit_code == 0, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -29,9 +30,26 @@ EFFECTIVE = {
 }
 
 
+def mask_url_password(value: Any) -> Any:
+    """A connection URL with its password replaced by `***` (other values unchanged)."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def effective_settings(settings: Settings) -> dict[str, Any]:
-    """Every setting by its variable name, as in effect (secrets masked)."""
-    values = settings.model_dump(mode="json")
+    """Every setting by its variable name, as in effect (secrets and URL passwords masked)."""
+    values = {
+        name: mask_url_password(value) for name, value in settings.model_dump(mode="json").items()
+    }
     for field, derived in EFFECTIVE.items():
         values[field] = getattr(settings, derived)
     fields = Settings.model_fields
