@@ -322,6 +322,14 @@ class Settings(BaseSettings):
         description="Model name under which `/v1/chat/completions` serves the agent.",
     )
 
+    # --- turn durability ----------------------------------------------------------------------
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite `PRAGMA synchronous`. `FULL` (default): a commit is on disk before "
+        "it is acknowledged, even across a power loss. `NORMAL`: faster commits in WAL mode, but "
+        "a power loss (not a process crash) may drop the last acknowledged ones.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
