@@ -329,6 +329,14 @@ class Settings(BaseSettings):
         "it is acknowledged, even across a power loss. `NORMAL`: faster commits in WAL mode, but "
         "a power loss (not a process crash) may drop the last acknowledged ones.",
     )
+    turn_heartbeat_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="How often a process marks the turns it runs as alive (one UPDATE for all) "
+        "and picks up cancel requests from other replicas. A turn whose heartbeat is 5 periods "
+        "old is an orphan of a dead process and is failed as `interrupted`.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -31,8 +31,8 @@ log = structlog.get_logger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 60.0
 WARM_UP_RETRY_SECONDS = 2.0
-# A turn is bounded by its timeout; past this margin an in-progress row is an orphan.
-STALE_MARGIN = timedelta(seconds=30)
+# Orphaned turns are looked for every this many heartbeats (a read; a write only to fix rows).
+SWEEP_HEARTBEATS = 2
 
 CORS_REQUEST_HEADERS = [
     "Authorization",
@@ -82,11 +82,14 @@ async def _warm_up(services: Services) -> None:
 
 
 async def _sweep_stale_turns(services: Services) -> None:
-    older_than = timedelta(seconds=services.settings.agent_turn_timeout_seconds) + STALE_MARGIN
+    """Fail turns whose process died (their heartbeat stopped), every two heartbeats."""
+    turns = services.turns
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        await asyncio.sleep(SWEEP_HEARTBEATS * turns.heartbeat.period)
         try:
-            await fail_stale_turns(services.database, older_than=older_than)
+            await fail_stale_turns(
+                services.database, older_than=turns.stale_after, exclude=turns.running_ids()
+            )
         except Exception as exc:  # a database outage must not kill the sweeper
             log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
 
@@ -116,18 +119,11 @@ async def _purge_idempotency_keys(services: Services) -> None:
 
 
 async def _recover(services: Services) -> None:
-    """Fail turns a crash left in progress. With SQLite this process is the only writer, so
-    every such row is an orphan; with PostgreSQL another replica may own it, so only rows older
-    than a turn can live are touched."""
-    settings = services.settings
-    older_than = (
-        timedelta(0)
-        if settings.is_sqlite
-        else timedelta(seconds=settings.agent_turn_timeout_seconds) + STALE_MARGIN
-    )
+    """Fail turns a crash left in progress: those whose heartbeat stopped. Younger ones may be
+    running in a sibling worker or another replica; if not, the sweep fails them soon."""
     try:
         if await migrate.is_at_head(services.database):
-            await fail_stale_turns(services.database, older_than=older_than)
+            await fail_stale_turns(services.database, older_than=services.turns.stale_after)
     except Exception as exc:  # not ready yet: the periodic sweep will do it
         log.warning("turn_recovery_skipped", error=type(exc).__name__)
 

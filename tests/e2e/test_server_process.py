@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fake_llm import FakeLLM, text, tool_call
-from tests.processes import base_env, free_port, server
+from tests.processes import base_env, free_port, server, settled
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_kill_during_a_turn_leaves_an_honest_record(tmp_path: Path) -> None:
     port = free_port()
     with FakeLLM() as llm:
         llm.script(text("never delivered", delay=30))
-        env = base_env(tmp_path, llm)
+        env = {**base_env(tmp_path, llm), "TURN_HEARTBEAT_SECONDS": "0.5"}
         with server(env, port, tmp_path / "server.log") as process:
             url = f"http://127.0.0.1:{port}"
             chat_id = httpx.post(f"{url}/chats", json={}).json()["id"]
@@ -47,8 +47,10 @@ def test_kill_during_a_turn_leaves_an_honest_record(tmp_path: Path) -> None:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
         with server(env, port, tmp_path / "server.log"):
-            history = httpx.get(f"http://127.0.0.1:{port}/chats/{chat_id}/messages").json()
-    user, assistant = history["data"]
+            history = httpx.get(f"{url}/chats/{chat_id}/messages").json()
+            user, assistant = history["data"]
+            # Its heartbeat stopped with the process: failed within a few heartbeats.
+            assistant = settled(url, chat_id, assistant["id"])
     assert user["content"] == QUESTION
     assert assistant["status"] == "failed"
     assert "interrupted" in assistant["error"]
