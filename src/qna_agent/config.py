@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         25.0,
         ge=0,
-        description="On SIGTERM, how long in-flight requests and streams may take to finish.",
+        description="Total drain time from SIGTERM: in-flight requests, streams and turns may "
+        "finish until then; turns still running are then stored as `failed` (`interrupted`).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Minimum log level."

@@ -26,6 +26,7 @@ from qna_agent.db import migrate
 from qna_agent.observability import metrics, tracing  # --- observability ---
 from qna_agent.observability.logging import configure_logging, secret_values
 from qna_agent.security.idempotency import purge_expired
+from qna_agent.shutdown import ShutdownDeadline
 
 log = structlog.get_logger(__name__)
 
@@ -150,13 +151,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(_resync_knowledge(services), name="resync-knowledge"),
         asyncio.create_task(_purge_idempotency_keys(services), name="purge-idempotency"),
     ]
+    deadline = ShutdownDeadline(settings.shutdown_grace_seconds)
+    loop = asyncio.get_running_loop()
+    timers: list[asyncio.TimerHandle] = []
+
+    def signalled() -> None:
+        # From now on readiness says 503, and turns still running shortly before the deadline
+        # are cancelled: stored as failed, their streams ended, before uvicorn stops waiting.
+        services.draining = True
+        cancel_in = max(0.0, deadline.remaining() - deadline.cancel_margin())
+        timers.append(loop.call_later(cancel_in, services.turns.interrupt_all))
+        log.info("shutdown_started", grace_seconds=deadline.grace_seconds)
+
     try:
-        yield
+        with deadline.on_signal(loop, signalled):
+            yield
     finally:
         services.draining = True
-        unfinished = await services.turns.drain(settings.shutdown_grace_seconds)
-        if unfinished:
-            log.warning("shutdown_turns_unfinished", count=unfinished)
+        for timer in timers:
+            timer.cancel()
+        await services.turns.drain(max(0.0, deadline.remaining() - deadline.cancel_margin()))
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -207,11 +207,14 @@ class TurnRunner:
         self.heartbeat.ensure_started()
         return turn
 
-    def cancel_all(self, reason: QnaError) -> int:
-        """Cancel every running turn (each is stored as `failed` with `reason`)."""
+    def interrupt_all(self) -> int:
+        """Cancel every running turn for a shutdown: each is stored as `failed`, interrupted
+        (clients see 503 with Retry-After). Returns how many."""
         turns = list(self._running.values())
         for turn in turns:
-            turn.cancel(reason)
+            turn.cancel(ServiceUnavailable(INTERRUPTED, retry_after=1))
+        if turns:
+            log.warning("turns_interrupted", count=len(turns))
         return len(turns)
 
     async def drain(self, grace_seconds: float) -> int:
@@ -221,7 +224,7 @@ class TurnRunner:
         if still:
             _, still = await asyncio.wait(still, timeout=max(grace_seconds, 0))
         if still:
-            self.cancel_all(ServiceUnavailable(INTERRUPTED, retry_after=1))
+            self.interrupt_all()
             await asyncio.wait(still, timeout=CANCEL_STORE_SECONDS)
         await self.heartbeat.aclose()
         return len(still)
