@@ -230,17 +230,25 @@ def test_model_and_document_text_cannot_inject_html(
 
 
 def test_stop_and_retry(browser: Browser, server: str, fake_llm: FakeLLM) -> None:
-    fake_llm.script(text("too slow to wait for", delay=3), failure(500))
+    fake_llm.script(text("too slow to wait for", delay=30), failure(500))
     script_answer(fake_llm)
     page, problems = open_page(browser, server)
     ask(page, QUESTION)
     # Stop once the server has the question (message.created names the answer's id).
     pw_expect(page.locator(".message.assistant[data-message-id]")).to_have_count(1)
     pw_expect(page.locator("#stop")).to_be_visible()
-    page.click("#stop")
+    with page.expect_response(lambda r: r.url.endswith("/cancel")) as cancel:
+        page.click("#stop")
+    assert cancel.value.status == 200
     stopped = last_answer(page, "stopped")
     pw_expect(stopped.locator(".message-error")).to_contain_text("Stopped")
     pw_expect(page.locator("#send")).to_be_visible()
+    # The server stopped the turn too, instead of spending tokens on an answer nobody reads.
+    chat_id = page.url.rsplit("/", 1)[-1]
+    message_id = stopped.get_attribute("data-message-id")
+    stored = httpx.get(f"{server}/chats/{chat_id}/messages/{message_id}").json()
+    assert stored["status"] == "failed"
+    assert stored["error"].startswith("cancelled")
 
     stopped.locator("button.retry").click()  # the model now fails
     failed = last_answer(page, "failed")

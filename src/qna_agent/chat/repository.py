@@ -184,6 +184,18 @@ async def touch_turns(
     return list(rows.all())
 
 
+async def request_stop(session: AsyncSession, *, message_id: uuid.UUID, reason: str) -> bool:
+    """Record that the in-progress message should stop (its `error` is set while it is still
+    `in_progress`); False if it is not in progress."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == STATUS_IN_PROGRESS)
+        # `updated_at` is the heartbeat: a stop request must not make an orphan look alive.
+        .values(error=reason, updated_at=Message.updated_at)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def delete_chat(session: AsyncSession, *, chat: Chat) -> None:
     """Delete a chat and its messages."""
     await session.execute(delete(Message).where(Message.chat_id == chat.id))

@@ -13,6 +13,7 @@ While turns run, a heartbeat (`chat/liveness.py`) marks them alive for the other
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -46,6 +47,7 @@ from qna_agent.chat.models import (
     Message,
 )
 from qna_agent.chat.running import Turn, TurnContext, record_cost, run_turn
+from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.db.ids import uuid7
 from qna_agent.errors import Conflict, QnaError, ServiceUnavailable
@@ -55,6 +57,7 @@ log = structlog.get_logger(__name__)
 
 # How long cancelled turns get to store their outcome before the database closes.
 CANCEL_STORE_SECONDS = 5.0
+STOP_POLL_SECONDS = 0.1
 
 BeforeCommit = Callable[[AsyncSession, Message], Awaitable[None]]
 
@@ -178,6 +181,44 @@ class TurnRunner:
             earlier_cost_micros=reopened.cost_micros,
         )
         return self._launch(turn, prompt, stream)
+
+    async def cancel_turn(
+        self, *, owner_id: str, chat_id: uuid.UUID, message_id: uuid.UUID
+    ) -> Message:
+        """Stop a turn in progress, in this process or another; Conflict unless in progress.
+
+        Returns the message as stored once it stopped; still `in_progress` if the process
+        running it has not seen the request within a few heartbeats."""
+        async with self._database.write_sessions.begin() as session:
+            await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+            message = await repository.get_message(session, chat_id=chat_id, message_id=message_id)
+            if not await repository.request_stop(session, message_id=message_id, reason=STOPPED):
+                raise Conflict(
+                    f"message {message_id} is {message.status}; only a turn in progress can be "
+                    "cancelled",
+                    resource="message",
+                    message_status=message.status,
+                )
+            # An orphan has nobody to stop it: fail it now rather than at the next sweep.
+            await repository.fail_stale_turns(
+                session,
+                updated_before=utcnow() - self.stale_after,
+                reason=STOPPED,
+                message_id=message_id,
+            )
+        turn = self._running.get(message_id)
+        if turn is not None:
+            turn.cancel(TurnCancelled(STOPPED))
+            return (await turn.result()).message
+        deadline = time.monotonic() + 2 * self.heartbeat.period + 1
+        while True:
+            async with self._database.sessions() as session:
+                message = await repository.get_message(
+                    session, chat_id=chat_id, message_id=message_id
+                )
+            if message.status != STATUS_IN_PROGRESS or time.monotonic() > deadline:
+                return message
+            await asyncio.sleep(STOP_POLL_SECONDS)
 
     def _stop_here(self, message_id: uuid.UUID, reason: QnaError) -> None:
         turn = self._running.get(message_id)
