@@ -68,12 +68,6 @@ def charge_tokens(turn: Turn, security: Security, principal: Principal) -> None:
     _in_background(charge(), name=f"charge-{turn.assistant_message.id}")
 
 
-def spend_later(security: Security, principal: Principal, tokens: int) -> None:
-    """Charge `tokens` to the principal's daily budget in a task of its own: for code that may
-    be cancelled before an await completes (a stream whose client left)."""
-    _in_background(security.limiter.spend_tokens(principal.id, tokens), name="spend-tokens")
-
-
 def _in_background(work: Coroutine[Any, Any, None], *, name: str) -> None:
     task = asyncio.create_task(work, name=name)
     _charging.add(task)  # a reference, or the task may be collected before it runs
