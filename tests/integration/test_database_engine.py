@@ -17,12 +17,11 @@ from qna_agent.observability.logging import configure_logging
 SECRET = "the-private-question-7f3a"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a SQLite setting
 @pytest.mark.parametrize("level", [None, "FULL", "NORMAL"])
 async def test_sqlite_synchronous_follows_the_setting(
-    settings_factory: Callable[..., Settings], backend: str, level: str | None
+    settings_factory: Callable[..., Settings], level: str | None
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("a SQLite setting")
     overrides = {} if level is None else {"sqlite_synchronous": level}
     database = Database(settings_factory(**overrides))
     try:
