@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -76,3 +76,14 @@ def server(
         if process.poll() is None:
             process.kill() if stop == "kill" else process.terminate()
         process.wait(timeout=60)
+
+
+def settled(url: str, chat_id: str, message_id: str, *, seconds: float = 30) -> dict[str, Any]:
+    """The message once it is no longer `in_progress` (an orphan is failed within seconds)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        message: dict[str, Any] = httpx.get(f"{url}/chats/{chat_id}/messages/{message_id}").json()
+        if message["status"] != "in_progress":
+            return message
+        assert time.monotonic() < deadline, f"message {message_id} is still in progress"
+        time.sleep(0.1)

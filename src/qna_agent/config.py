@@ -126,7 +126,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         25.0,
         ge=0,
-        description="On SIGTERM, how long in-flight requests and streams may take to finish.",
+        description="Total drain time from SIGTERM: in-flight requests, streams and turns may "
+        "finish until then; turns still running are then stored as `failed` (`interrupted`).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Minimum log level."
@@ -352,6 +353,22 @@ class Settings(BaseSettings):
         min_length=1,
         max_length=200,
         description="Model name under which `/v1/chat/completions` serves the agent.",
+    )
+
+    # --- turn durability ----------------------------------------------------------------------
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite `PRAGMA synchronous`. `FULL` (default): a commit is on disk before "
+        "it is acknowledged, even across a power loss. `NORMAL`: faster commits in WAL mode, but "
+        "a power loss (not a process crash) may drop the last acknowledged ones.",
+    )
+    turn_heartbeat_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="How often a process marks the turns it runs as alive (one UPDATE for all) "
+        "and picks up cancel requests from other replicas. A turn whose heartbeat is 5 periods "
+        "old is an orphan of a dead process and is failed as `interrupted`.",
     )
 
     @field_validator("log_level", mode="before")

@@ -186,6 +186,7 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         history_messages=settings.agent_history_messages,
         turn_timeout=settings.agent_turn_timeout_seconds,
         prices=PriceTable(settings.llm_prices, settings.llm_price_currency),
+        heartbeat_seconds=settings.turn_heartbeat_seconds,
     )
     security = build_security(settings, database)
     return Services(settings, database, knowledge, chat_model, agent, turns, security, sql=sql)

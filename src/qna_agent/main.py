@@ -26,13 +26,14 @@ from qna_agent.db import migrate
 from qna_agent.observability import metrics, tracing  # --- observability ---
 from qna_agent.observability.logging import configure_logging, secret_values
 from qna_agent.security.idempotency import purge_expired
+from qna_agent.shutdown import ShutdownDeadline
 
 log = structlog.get_logger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 60.0
 WARM_UP_RETRY_SECONDS = 2.0
-# A turn is bounded by its timeout; past this margin an in-progress row is an orphan.
-STALE_MARGIN = timedelta(seconds=30)
+# Orphaned turns are looked for every this many heartbeats (a read; a write only to fix rows).
+SWEEP_HEARTBEATS = 2
 
 CORS_REQUEST_HEADERS = [
     "Authorization",
@@ -82,11 +83,14 @@ async def _warm_up(services: Services) -> None:
 
 
 async def _sweep_stale_turns(services: Services) -> None:
-    older_than = timedelta(seconds=services.settings.agent_turn_timeout_seconds) + STALE_MARGIN
+    """Fail turns whose process died (their heartbeat stopped), every two heartbeats."""
+    turns = services.turns
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        await asyncio.sleep(SWEEP_HEARTBEATS * turns.heartbeat.period)
         try:
-            await fail_stale_turns(services.database, older_than=older_than)
+            await fail_stale_turns(
+                services.database, older_than=turns.stale_after, exclude=turns.running_ids()
+            )
         except Exception as exc:  # a database outage must not kill the sweeper
             log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
 
@@ -116,18 +120,11 @@ async def _purge_idempotency_keys(services: Services) -> None:
 
 
 async def _recover(services: Services) -> None:
-    """Fail turns a crash left in progress. With SQLite this process is the only writer, so
-    every such row is an orphan; with PostgreSQL another replica may own it, so only rows older
-    than a turn can live are touched."""
-    settings = services.settings
-    older_than = (
-        timedelta(0)
-        if settings.is_sqlite
-        else timedelta(seconds=settings.agent_turn_timeout_seconds) + STALE_MARGIN
-    )
+    """Fail turns a crash left in progress: those whose heartbeat stopped. Younger ones may be
+    running in a sibling worker or another replica; if not, the sweep fails them soon."""
     try:
         if await migrate.is_at_head(services.database):
-            await fail_stale_turns(services.database, older_than=older_than)
+            await fail_stale_turns(services.database, older_than=services.turns.stale_after)
     except Exception as exc:  # not ready yet: the periodic sweep will do it
         log.warning("turn_recovery_skipped", error=type(exc).__name__)
 
@@ -154,13 +151,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(_resync_knowledge(services), name="resync-knowledge"),
         asyncio.create_task(_purge_idempotency_keys(services), name="purge-idempotency"),
     ]
+    deadline = ShutdownDeadline(settings.shutdown_grace_seconds)
+    loop = asyncio.get_running_loop()
+    timers: list[asyncio.TimerHandle] = []
+
+    def signalled() -> None:
+        # From now on readiness says 503, and turns still running shortly before the deadline
+        # are cancelled: stored as failed, their streams ended, before uvicorn stops waiting.
+        services.draining = True
+        cancel_in = max(0.0, deadline.remaining() - deadline.cancel_margin())
+        timers.append(loop.call_later(cancel_in, services.turns.interrupt_all))
+        log.info("shutdown_started", grace_seconds=deadline.grace_seconds)
+
     try:
-        yield
+        with deadline.on_signal(loop, signalled):
+            yield
     finally:
         services.draining = True
-        unfinished = await services.turns.drain(settings.shutdown_grace_seconds)
-        if unfinished:
-            log.warning("shutdown_turns_unfinished", count=unfinished)
+        for timer in timers:
+            timer.cancel()
+        await services.turns.drain(max(0.0, deadline.remaining() - deadline.cancel_margin()))
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

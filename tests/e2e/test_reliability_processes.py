@@ -25,7 +25,7 @@ from tests.conftest import postgres_url
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.e2e.test_server_process import QUESTION
 from tests.fake_llm import FakeLLM, text
-from tests.processes import base_env, free_port, server
+from tests.processes import base_env, free_port, server, settled
 
 pytestmark = pytest.mark.slow
 
@@ -106,14 +106,49 @@ def test_sigterm_finishes_every_stream_in_flight(tmp_path: Path) -> None:
     assert len(stored) == TURNS
 
 
-def test_kill_9_under_load_keeps_every_acknowledged_message(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def process_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The service database of a server process: a SQLite file, or a private PostgreSQL
+    schema (dropped afterwards); as the environment variables that select it."""
+    if request.param == "sqlite":
+        yield {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'qna.db'}"}
+        return
+    url, schema = request.getfixturevalue("outage_schema")
+    yield {"DATABASE_URL": url, "DATABASE_SCHEMA": schema}
+
+
+def _count(database: dict[str, str], where: str) -> int:
+    """`SELECT count(*) FROM messages WHERE ...` on the server's database."""
+    schema = database.get("DATABASE_SCHEMA")
+    options = {"server_settings": {"search_path": schema}} if schema else {}
+
+    async def run() -> int:
+        engine = create_async_engine(database["DATABASE_URL"], connect_args=options)
+        try:
+            async with engine.connect() as conn:
+                return int(await conn.scalar(sql(f"SELECT count(*) FROM messages WHERE {where}")))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _sqlite_intact(tmp_path: Path) -> None:
+    if (tmp_path / "qna.db").exists():
+        with sqlite3.connect(tmp_path / "qna.db") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_kill_9_under_load_keeps_every_acknowledged_message(
+    tmp_path: Path, process_db: dict[str, str]
+) -> None:
     port = free_port()
     finished = TURNS // 2
     with FakeLLM() as llm:
         # The first half answer at once, the rest are still running when the process dies.
         llm.script(*(text(f"quick {i}.") for i in range(finished)))
         llm.default = text("never delivered", delay=60)
-        env = _load_env(tmp_path, llm)
+        env = {**_load_env(tmp_path, llm), **process_db, "TURN_HEARTBEAT_SECONDS": "0.5"}
         log = tmp_path / "server.log"
         with server(env, port, log) as process:
             url = f"http://127.0.0.1:{port}"
@@ -124,8 +159,8 @@ def test_kill_9_under_load_keeps_every_acknowledged_message(tmp_path: Path) -> N
             _wait(lambda: len(llm.requests) >= TURNS, 20, "every turn to reach the model")
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
-        with sqlite3.connect(tmp_path / "qna.db") as db:
-            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        killed_at = time.monotonic()
+        _sqlite_intact(tmp_path)
         with server(env, port, log):
             for client in clients:
                 assert client.created is not None
@@ -134,18 +169,43 @@ def test_kill_9_under_load_keeps_every_acknowledged_message(tmp_path: Path) -> N
                 base = f"{url}/chats/{client.chat_id}/messages"
                 question = httpx.get(f"{base}/{user_id}").json()
                 assert question["content"] == client.content
-                answer = httpx.get(f"{base}/{answer_id}").json()
+                # An orphan's heartbeat has stopped: it is failed within a few heartbeats.
+                answer = settled(url, client.chat_id, answer_id, seconds=20)
                 if client.completed is not None:
                     assert answer["status"] == "completed"
                     assert answer["content"] == client.completed["content"]
                 else:
                     assert answer["status"] == "failed"
                     assert "interrupted" in answer["error"]
-    with sqlite3.connect(tmp_path / "qna.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        in_progress = db.execute("SELECT count(*) FROM messages WHERE status = 'in_progress'")
-        assert in_progress.fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM messages").fetchone() == (2 * TURNS,)
+            assert time.monotonic() - killed_at < 30
+    _sqlite_intact(tmp_path)
+    assert _count(process_db, "status = 'in_progress'") == 0
+    assert _count(process_db, "true") == 2 * TURNS
+
+
+def test_a_starting_process_leaves_a_sibling_turn_alone(tmp_path: Path) -> None:
+    """Two processes on one SQLite file (`serve --workers 2` is the same): one that starts
+    while the other runs a turn must not take that live turn for an orphan."""
+    with FakeLLM() as llm:
+        # Several stale periods long: only the heartbeat keeps the turn alive.
+        llm.script(text("Alive all along.", delay=20))
+        env = {**base_env(tmp_path, llm), "TURN_HEARTBEAT_SECONDS": "0.5"}
+        first, second = free_port(), free_port()
+        with server(env, first, tmp_path / "first.log"):
+            url = f"http://127.0.0.1:{first}"
+            chat_id = httpx.post(f"{url}/chats", json={}).json()["id"]
+            client = StreamClient(url, chat_id, QUESTION)
+            client.start()
+            _wait(lambda: bool(llm.requests), 20, "the turn to reach the model")
+            assert client.created is not None
+            answer_id = client.created["message"]["id"]
+            with server(env, second, tmp_path / "second.log"):
+                sibling = f"http://127.0.0.1:{second}/chats/{chat_id}/messages/{answer_id}"
+                time.sleep(1.5)  # the newcomer's start-up recovery and a few of its sweeps
+                assert httpx.get(sibling).json()["status"] == "in_progress"
+                client.join(timeout=30)
+                assert httpx.get(sibling).json()["status"] == "completed"
+    assert client.events[-1] == "message.completed"
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -13,6 +16,7 @@ from qna_agent.config import Settings
 from qna_agent.container import build_services, prepare
 from qna_agent.db.base import utcnow
 from tests.conftest import client_for, running_app
+from tests.fake_llm import FakeLLM, text
 
 
 async def _orphan(settings: Settings, *, age: timedelta) -> tuple[str, str]:
@@ -71,3 +75,36 @@ async def test_sweep_leaves_young_turns_alone(settings: Settings) -> None:
             assert message is not None and message.status == "failed"
     finally:
         await services.close()
+
+
+async def test_the_sweep_fails_orphans_within_seconds_and_never_a_live_turn(
+    settings_factory: Callable[..., Settings], fake_llm: FakeLLM
+) -> None:
+    # A heartbeat of 0.2 s: an orphan is stale after 1 s, and the sweep looks every 0.4 s.
+    settings = settings_factory(
+        llm_provider="openai",
+        llm_base_url=fake_llm.base_url,
+        llm_max_retries=0,
+        turn_heartbeat_seconds=0.2,
+    )
+    fake_llm.script(text("Slow but alive.", delay=2.5))
+    async with running_app(settings) as (app, _), client_for(app) as client:
+        # A turn a dead process left behind a moment ago: young, but its heartbeat has stopped.
+        chat_id, orphan = await _orphan(settings, age=timedelta(0))
+        live_chat = (await client.post("/chats", json={})).json()["id"]
+        asking = asyncio.create_task(
+            client.post(f"/chats/{live_chat}/messages", json={"content": "q"})
+        )
+        started = time.monotonic()
+        while (await client.get(f"/chats/{chat_id}/messages/{orphan}")).json()[
+            "status"
+        ] == "in_progress":
+            assert time.monotonic() - started < 2.0, "the orphan was not failed in time"
+            await asyncio.sleep(0.05)
+        # The live turn outlived several stale periods: its heartbeat kept it alive.
+        page = (await client.get(f"/chats/{live_chat}/messages")).json()["data"]
+        assert [m["status"] for m in page] == ["completed", "in_progress"]
+        answer = await asking
+        stored = (await client.get(f"/chats/{chat_id}/messages/{orphan}")).json()
+    assert answer.status_code == 201 and answer.json()["status"] == "completed"
+    assert stored["status"] == "failed" and stored["error"] == INTERRUPTED

@@ -72,9 +72,8 @@ async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator
         },
     )
     while True:
-        try:
-            event = await asyncio.wait_for(turn.events.get(), timeout=keepalive_seconds)
-        except TimeoutError:
+        event = await _next_event(turn, keepalive_seconds)
+        if event is None:
             yield KEEPALIVE
             continue
         event_id += 1
@@ -82,6 +81,31 @@ async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator
         yield encode_event(event_id, name, data)
         if isinstance(event, TurnFinished):
             return
+
+
+async def _next_event(turn: Turn, quiet_seconds: float) -> TurnEvent | None:
+    """The turn's next event, or None after `quiet_seconds` without one.
+
+    A turn task always queues its `TurnFinished`; should it ever end without one (a bug), the
+    stream still ends, with an error, instead of sending keep-alives forever."""
+    if not turn.events.empty():
+        return turn.events.get_nowait()
+    getter = asyncio.ensure_future(turn.events.get())
+    waiting: set[asyncio.Future[Any]] = {getter}
+    if turn.task is not None:
+        waiting.add(turn.task)
+    try:
+        await asyncio.wait(waiting, timeout=quiet_seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        getter.cancel()  # a no-op once it has an event; a cancelled get loses nothing
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    if not turn.events.empty():
+        return turn.events.get_nowait()
+    if turn.task is not None and turn.task.done():
+        error = UpstreamError("the turn ended without an outcome", upstream="agent")
+        return TurnFinished(turn.assistant_message, error)
+    return None
 
 
 async def replay_events(message: Message, user_message: Message | None) -> AsyncIterator[bytes]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,17 +54,23 @@ async def check_token_budget(security: Security, principal: Principal) -> None:
 
 
 def charge_tokens(turn: Turn, security: Security, principal: Principal) -> None:
-    """Charge the turn's tokens to the principal's budget when it ends (even if unheard)."""
+    """Charge the turn's tokens to the principal's budget when it ends (even if unheard).
+
+    Only this attempt's tokens: a retried message's stored usage includes the earlier attempts,
+    which were charged when they ran."""
 
     async def charge() -> None:
-        finished = await turn.result()
-        message = finished.message
+        usage = (await turn.result()).usage
         await security.limiter.spend_tokens(
-            principal.id, message.prompt_tokens + message.completion_tokens
+            principal.id, usage.prompt_tokens + usage.completion_tokens
         )
 
-    task = asyncio.create_task(charge(), name=f"charge-{turn.assistant_message.id}")
-    _charging.add(task)
+    _in_background(charge(), name=f"charge-{turn.assistant_message.id}")
+
+
+def _in_background(work: Coroutine[Any, Any, None], *, name: str) -> None:
+    task = asyncio.create_task(work, name=name)
+    _charging.add(task)  # a reference, or the task may be collected before it runs
     task.add_done_callback(_charging.discard)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -134,14 +134,66 @@ async def chat_usage(session: AsyncSession, *, chat_id: uuid.UUID) -> tuple[int,
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-async def fail_stale_turns(session: AsyncSession, *, updated_before: datetime, reason: str) -> int:
-    """Mark in-progress assistant messages older than a cutoff as failed; returns how many."""
+def _stale(
+    updated_before: datetime, message_id: uuid.UUID | None, exclude: Collection[uuid.UUID]
+) -> list[Any]:
+    conditions = [Message.status == STATUS_IN_PROGRESS, Message.updated_at < updated_before]
+    if message_id is not None:
+        conditions.append(Message.id == message_id)
+    if exclude:
+        conditions.append(Message.id.not_in(exclude))
+    return conditions
+
+
+async def count_stale_turns(
+    session: AsyncSession, *, updated_before: datetime, exclude: Collection[uuid.UUID] = ()
+) -> int:
+    """How many in-progress messages have a heartbeat older than the cutoff (a read only)."""
+    count = await session.scalar(
+        select(func.count()).select_from(Message).where(*_stale(updated_before, None, exclude))
+    )
+    return int(count or 0)
+
+
+async def fail_stale_turns(
+    session: AsyncSession,
+    *,
+    updated_before: datetime,
+    reason: str,
+    message_id: uuid.UUID | None = None,
+    exclude: Collection[uuid.UUID] = (),
+) -> int:
+    """Mark in-progress messages whose heartbeat is older than a cutoff as failed (all but
+    `exclude`, or just `message_id`); returns how many."""
     result = await session.execute(
         update(Message)
-        .where(Message.status == STATUS_IN_PROGRESS, Message.updated_at < updated_before)
+        .where(*_stale(updated_before, message_id, exclude))
         .values(status=STATUS_FAILED, error=reason, updated_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def touch_turns(
+    session: AsyncSession, *, message_ids: Sequence[uuid.UUID], now: datetime
+) -> list[uuid.UUID]:
+    """The heartbeat: one UPDATE marks every listed in-progress message alive. Returns those
+    of them another process asked to stop (see `request_stop`)."""
+    running = (Message.id.in_(message_ids), Message.status == STATUS_IN_PROGRESS)
+    await session.execute(update(Message).where(*running).values(updated_at=now))
+    rows = await session.scalars(select(Message.id).where(*running, Message.error.is_not(None)))
+    return list(rows.all())
+
+
+async def request_stop(session: AsyncSession, *, message_id: uuid.UUID, reason: str) -> bool:
+    """Record that the in-progress message should stop (its `error` is set while it is still
+    `in_progress`); False if it is not in progress."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == STATUS_IN_PROGRESS)
+        # `updated_at` is the heartbeat: a stop request must not make an orphan look alive.
+        .values(error=reason, updated_at=Message.updated_at)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_chat(session: AsyncSession, *, chat: Chat) -> None:

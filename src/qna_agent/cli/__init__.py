@@ -72,6 +72,7 @@ def serve(
 
     Example: qna-agent serve --port 8000
     """
+    import math
     import shutil
 
     import uvicorn
@@ -90,7 +91,9 @@ def serve(
             port=port or settings.port,
             workers=workers,
             log_config=None,
-            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            # The app counts the same grace from SIGTERM for the turns (qna_agent/shutdown.py):
+            # the two waits share one deadline instead of adding up.
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
             # Gateway auth checks the socket's peer; forwarded headers must not replace it.
             proxy_headers=settings.resolved_auth_mode != "gateway",
             server_header=False,

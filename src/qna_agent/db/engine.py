@@ -1,10 +1,14 @@
 """Engine and session factories.
 
-SQLite gets WAL, foreign keys and a busy timeout on every connection. Writers use their own
-engine whose transactions start with `BEGIN IMMEDIATE` through a one-connection pool: writes
-queue in asyncio instead of failing with `database is locked` (or `SQLITE_BUSY_SNAPSHOT` when a
-read transaction tries to upgrade), while readers keep WAL's concurrency. PostgreSQL uses one
-engine for both.
+SQLite gets WAL, foreign keys, a busy timeout and `synchronous` from `SQLITE_SYNCHRONOUS`
+(`FULL` by default, so an acknowledged commit survives a power loss) on every connection.
+Writers use their own engine whose transactions start with `BEGIN IMMEDIATE` through a
+one-connection pool: writes queue in asyncio instead of failing with `database is locked` (or
+`SQLITE_BUSY_SNAPSHOT` when a read transaction tries to upgrade), while readers keep WAL's
+concurrency. PostgreSQL uses one engine for both.
+
+Every engine hides bound parameters from its error messages: a failing statement's log line
+must never carry a question, an answer or a document's text.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
@@ -33,12 +38,17 @@ SQLITE_READER_THREADS = 2
 T = TypeVar("T")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+Synchronous = Literal["FULL", "NORMAL"]
+
+
+def _sqlite_pragmas(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, *, synchronous: Synchronous
+) -> None:
     # Take over transaction control from the driver so `begin` below decides how to start.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
@@ -54,12 +64,12 @@ def _sqlite_connect_args() -> dict[str, Any]:
     return {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
 
 
-def _make_sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+def _make_sqlite_engine(url: str, *, immediate: bool, synchronous: Synchronous) -> AsyncEngine:
     options: dict[str, Any] = {"connect_args": _sqlite_connect_args()}
     if immediate:
         options.update(pool_size=1, max_overflow=0, pool_timeout=60)
-    engine = create_async_engine(url, **options)
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    engine = create_async_engine(url, hide_parameters=True, **options)
+    event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, synchronous=synchronous))
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -97,12 +107,15 @@ class Database:
         self._write_lock: WriteLock | None = None
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url)
-            self.engine = _make_sqlite_engine(self.url, immediate=False)
-            self.write_engine = _make_sqlite_engine(self.url, immediate=True)
+            synchronous = settings.sqlite_synchronous
+            self.engine = _make_sqlite_engine(self.url, immediate=False, synchronous=synchronous)
+            self.write_engine = _make_sqlite_engine(
+                self.url, immediate=True, synchronous=synchronous
+            )
             self._workers = SqliteWorkers(
                 self.url,
                 readers=SQLITE_READER_THREADS,
-                configure=_sqlite_pragmas,
+                configure=partial(_sqlite_pragmas, synchronous=synchronous),
                 connect_args=_sqlite_connect_args(),
             )
             self._write_lock = WriteLock()
@@ -119,6 +132,7 @@ class Database:
                 server_settings["search_path"] = f"{settings.database_schema}, public"
             self.engine = create_async_engine(
                 self.url,
+                hide_parameters=True,
                 pool_size=settings.database_pool_size,
                 max_overflow=settings.database_pool_size,
                 pool_pre_ping=True,

@@ -15,6 +15,7 @@ from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Proble
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
+from qna_agent.chat.models import STATUS_IN_PROGRESS
 from qna_agent.chat.turns import Turn
 from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
@@ -53,6 +54,25 @@ RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {
         "model": Problem,
         "description": "The message is not a failed assistant message.",
+        "content": _PROBLEM,
+    },
+}
+
+CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The turn stopped: the message as stored, `failed` with `error: "
+        '"cancelled: stopped on request"` and the usage it ran up (or `completed`, if it '
+        "finished first).",
+    },
+    202: {
+        "model": MessageOut,
+        "description": "The turn runs in another process that has not stopped it yet (the "
+        "message is still `in_progress`); it stops within a few seconds.",
+    },
+    404: {"model": Problem, "description": "No such chat or message.", "content": _PROBLEM},
+    409: {
+        "model": Problem,
+        "description": "The message is not a turn in progress (`message_status` says what it is).",
         "content": _PROBLEM,
     },
 }
@@ -156,6 +176,19 @@ async def retry_message(
     if streaming:
         turn_guards.release_stream_slot_when_done(turn, security, principal)
     return await _respond(turn, settings, streaming, status.HTTP_200_OK)
+
+
+@router.post("/{message_id}/cancel", response_model=MessageOut, responses=CANCEL_RESPONSES)
+async def cancel_message(
+    chat_id: uuid.UUID, message_id: uuid.UUID, principal: PrincipalDep, turns: TurnsDep
+) -> JSONResponse:
+    """Stop a turn in progress (the web page's Stop button), wherever it runs."""
+    message = await turns.cancel_turn(owner_id=principal.id, chat_id=chat_id, message_id=message_id)
+    running = message.status == STATUS_IN_PROGRESS
+    return JSONResponse(
+        MessageOut.of(message).model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK,
+    )
 
 
 async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code: int) -> Any:

@@ -5,31 +5,35 @@ the model `OPENAI_COMPAT_MODEL` (`qna-agent`). The agent's tools run here, serve
 client sees only the answer. Its sources are appended to the text (`Sources:` and one line per
 `[ref]`) and also returned as the extension field `citations`, with the tools that ran as
 `qna_tool_calls`. Requests are stateless, as in the OpenAI API: the client sends the
-conversation each time, and nothing is stored. Errors use OpenAI's `{"error": {...}}` shape.
+conversation each time, and nothing is stored; a client's system messages follow the service's
+own system prompt. Accounting is the chat API's: the same key and per-minute limit, the daily
+token budget checked before and charged after (whatever the outcome), `llm_cost_total`, and a
+stream slot per stream. Every error uses OpenAI's `{"error": {...}}` shape (`openai_errors.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from qna_agent.agent.loop import Agent
-from qna_agent.agent.types import AgentResult, ChatMessage, Citation, TextDelta
+from qna_agent.agent.types import ChatMessage, Usage
 from qna_agent.api.deps import PrincipalDep, ServicesDep, SettingsDep, get_principal
-from qna_agent.api.errors import problem_for
-from qna_agent.api.schemas_security import API_RESPONSES
+from qna_agent.api.openai_errors import (
+    ERROR_RESPONSES,
+    OpenAIError,
+    OpenAIRoute,
+    error_response,
+)
+from qna_agent.api.openai_run import CompletionRun, UsageSink
+from qna_agent.api.openai_wire import completion, stream_chunks
 from qna_agent.api.sse import SSE_HEADERS
-from qna_agent.api.turn_guards import check_token_budget
-from qna_agent.errors import QnaError, UpstreamError, UpstreamTimeout
+from qna_agent.api.turn_guards import check_token_budget, take_stream_slot
+from qna_agent.chat.turns import record_cost
+from qna_agent.container import Services
+from qna_agent.security.keys import Principal
 
 
 # --- security: the same API keys (the OpenAI SDKs send `Authorization: Bearer <key>`), the
@@ -42,7 +46,8 @@ router = APIRouter(
     prefix="/v1",
     tags=["openai-compatible"],
     dependencies=[Depends(get_principal)],
-    responses=API_RESPONSES,
+    responses=ERROR_RESPONSES,
+    route_class=OpenAIRoute,
 )
 
 OWNER = "qna-agent"
@@ -101,39 +106,6 @@ class CompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
 
 
-class OpenAIError(Exception):
-    """An error answered in OpenAI's shape."""
-
-    def __init__(self, status: int, message: str, *, type_: str, code: str | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def _error_response(error: OpenAIError) -> JSONResponse:
-    return JSONResponse(error.body, status_code=error.status)
-
-
-def _from_domain(error: QnaError) -> OpenAIError:
-    status, code, _ = problem_for(error)
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    return OpenAIError(status, error.detail, type_=kind, code=code)
-
-
-def sources_text(citations: list[Citation]) -> str:
-    """The `Sources:` block appended to an answer that cites something."""
-    if not citations:
-        return ""
-    lines = []
-    for citation in citations:
-        if citation.kind == "sql":
-            lines.append(f"[{citation.ref}] {citation.title}: {citation.query}")
-        else:
-            where = f" — {citation.heading}" if citation.heading else ""
-            lines.append(f"[{citation.ref}] {citation.title}{where} ({citation.source})")
-    return "\n\nSources:\n" + "\n".join(lines)
-
-
 def to_history(messages: list[WireMessage], max_chars: int) -> list[ChatMessage]:
     """The conversation for the agent; the last message must be the user's question."""
     history: list[ChatMessage] = []
@@ -161,97 +133,6 @@ def to_history(messages: list[WireMessage], max_chars: int) -> list[ChatMessage]
     return history
 
 
-def _usage(result: AgentResult) -> dict[str, int]:
-    prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _extensions(result: AgentResult) -> dict[str, Any]:
-    return {
-        "citations": [asdict(citation) for citation in result.citations],
-        "qna_tool_calls": [asdict(record) for record in result.tool_calls],
-    }
-
-
-async def _run(agent: Agent, history: list[ChatMessage], budget_s: float) -> AgentResult:
-    try:
-        async with asyncio.timeout(budget_s):
-            async for event in agent.run(history):
-                if isinstance(event, AgentResult):
-                    return event
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"the turn took longer than {budget_s:g} s", upstream="agent"
-        ) from None
-    raise UpstreamError("the agent returned no answer", upstream="agent")
-
-
-def _chunk(
-    completion_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None
-) -> dict[str, Any]:
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
-def _sse(data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {payload}\n\n".encode()
-
-
-async def _stream(
-    agent: Agent,
-    history: list[ChatMessage],
-    *,
-    model: str,
-    budget_s: float,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    yield _sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
-    result: AgentResult | None = None
-    try:
-        async with asyncio.timeout(budget_s):
-            async for event in agent.run(history, stream=True):
-                if isinstance(event, TextDelta) and event.text:
-                    yield _sse(_chunk(completion_id, created, model, {"content": event.text}))
-                elif isinstance(event, AgentResult):
-                    result = event
-    except TimeoutError:
-        error = _from_domain(UpstreamTimeout(f"the turn took longer than {budget_s:g} s"))
-        yield _sse(error.body)
-        yield _sse("[DONE]")
-        return
-    except QnaError as exc:
-        yield _sse(_from_domain(exc).body)
-        yield _sse("[DONE]")
-        return
-    if result is None:  # a loop bug; say so in the stream's own terms
-        yield _sse(_from_domain(UpstreamError("the agent returned no answer")).body)
-        yield _sse("[DONE]")
-        return
-    tail = sources_text(result.citations)
-    final = _chunk(completion_id, created, model, {"content": tail} if tail else {}, "stop")
-    yield _sse({**final, **_extensions(result)})
-    if include_usage:
-        usage = {
-            **_chunk(completion_id, created, model, {}),
-            "choices": [],
-            "usage": _usage(result),
-        }
-        yield _sse(usage)
-    yield _sse("[DONE]")
-
-
 def _model_card(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": OWNER}
 
@@ -262,19 +143,11 @@ async def list_models(settings: SettingsDep) -> dict[str, Any]:
     return {"object": "list", "data": [_model_card(settings.openai_compat_model)]}
 
 
-_UNKNOWN_MODEL: dict[int | str, dict[str, Any]] = {
-    404: {
-        "description": "No such model (an OpenAI-style error).",
-        "content": {"application/json": {}},
-    }
-}
-
-
-@router.get("/models/{model}", response_model=None, responses=_UNKNOWN_MODEL)
+@router.get("/models/{model}", response_model=None)
 async def get_model(model: str, settings: SettingsDep) -> dict[str, Any] | JSONResponse:
     """The agent's model card, or a 404 in OpenAI's shape."""
     if model != settings.openai_compat_model:
-        return _error_response(_unknown_model(model, settings.openai_compat_model))
+        return error_response(_unknown_model(model, settings.openai_compat_model))
     return _model_card(model)
 
 
@@ -287,60 +160,51 @@ def _unknown_model(model: str, served: str) -> OpenAIError:
     )
 
 
-def _agent(services: ServicesDep) -> Agent:
-    return services.agent
+def _accounting(services: Services, principal: Principal) -> UsageSink:
+    """What a finished run reports its usage to: the token budget and `llm_cost_total`."""
 
+    async def account(model: str, usage: Usage) -> None:
+        record_cost(services.turns.prices, model, usage)
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        await services.security.limiter.spend_tokens(principal.id, tokens)
 
-AgentDep = Annotated[Agent, Depends(_agent)]
+    return account
 
 
 @router.post(
     "/chat/completions",
     response_model=None,
-    responses=_UNKNOWN_MODEL,
     dependencies=[Depends(_within_budget)],
 )
 async def create_completion(
-    body: CompletionRequest, agent: AgentDep, settings: SettingsDep
+    body: CompletionRequest, services: ServicesDep, principal: PrincipalDep
 ) -> JSONResponse | StreamingResponse:
     """Answer the conversation's last user message with the agent (streamed with `stream`)."""
-    try:
-        if body.model != settings.openai_compat_model:
-            raise _unknown_model(body.model, settings.openai_compat_model)
-        history = to_history(body.messages, settings.max_message_chars)
-    except OpenAIError as error:
-        return _error_response(error)
-    timeout = settings.agent_turn_timeout_seconds
+    settings = services.settings
+    if body.model != settings.openai_compat_model:
+        raise _unknown_model(body.model, settings.openai_compat_model)
+    history = to_history(body.messages, settings.max_message_chars)
+    security = services.security
     if body.stream:
+        take_stream_slot(security, principal)  # 429 when all are taken
+    run = CompletionRun(
+        services.agent,
+        history,
+        stream=body.stream,
+        timeout=settings.agent_turn_timeout_seconds,
+        on_usage=_accounting(services, principal),
+    )
+    if body.stream:
+        run.task.add_done_callback(lambda _: security.streams.release(principal.id))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _stream(
-                agent, history, model=body.model, budget_s=timeout, include_usage=include_usage
+            stream_chunks(
+                run,
+                model=body.model,
+                include_usage=include_usage,
+                keepalive_seconds=settings.sse_keepalive_seconds,
             ),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    try:
-        result = await _run(agent, history, timeout)
-    except QnaError as exc:
-        return _error_response(_from_domain(exc))
-    return JSONResponse(
-        {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": result.content + sources_text(result.citations),
-                    },
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": _usage(result),
-            **_extensions(result),
-        }
-    )
+    return JSONResponse(completion(await run.result(), body.model))

@@ -77,6 +77,8 @@ export class Conversation {
     this.onBusy = onBusy;
     this.chatId = null;
     this.controller = null;
+    this.answering = null;
+    this.cancelling = null;
     this.loadToken = 0;
   }
 
@@ -260,7 +262,17 @@ export class Conversation {
     this.container.scrollTop = this.container.scrollHeight;
   }
 
+  /** Stop the answer being streamed: the server cancels the turn (its tokens stop being
+   * spent), and the stream is dropped at once. */
   stop() {
+    const messageId = this.answering?.dataset.messageId;
+    if (messageId && this.chatId && !this.cancelling) {
+      const path = `/chats/${encodeURIComponent(this.chatId)}/messages/${encodeURIComponent(messageId)}/cancel`;
+      // Resolves to the message as the server stored it, or null when that is unknown.
+      this.cancelling = request("POST", path)
+        .then((response) => response.json())
+        .catch(() => null);
+    }
     this.controller?.abort();
   }
 
@@ -273,23 +285,30 @@ export class Conversation {
     this.controller = new AbortController();
     this.onBusy(true);
     const article = retrying ? this.resetAnswer(retrying) : this.addTurn(question);
+    this.answering = article;
     this.scroll();
     try {
       const response = await this.send(question, article);
       await this.consume(response, article, question);
     } catch (error) {
       if (error.name === "AbortError") {
-        const sent = Boolean(article.dataset.messageId);
-        const note = sent
-          ? "Stopped. The server still finishes and stores this answer; reopen the chat to see it."
-          : "Stopped before the question reached the server.";
-        this.showFailure(article, note, question, "stopped");
+        const stored = await this.cancelling;
+        if (stored?.status === "completed") {
+          this.showAnswer(article, stored, question); // it finished before the Stop arrived
+        } else {
+          const note = article.dataset.messageId
+            ? "Stopped. The answer was cancelled on the server."
+            : "Stopped before the question reached the server.";
+          this.showFailure(article, note, question, "stopped");
+        }
       } else {
         if (error instanceof ApiError && error.isAuth) showBanner(describeError(error));
         this.showFailure(article, describeError(error), question);
       }
     } finally {
       this.controller = null;
+      this.answering = null;
+      this.cancelling = null;
       this.onBusy(false);
       this.scroll();
     }

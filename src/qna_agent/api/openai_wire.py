@@ -1,0 +1,114 @@
+"""How an answer looks on the OpenAI wire: a completion, or a stream of chunks ending in
+`data: [DONE]`. The sources are appended to the text and also given as extension fields."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from qna_agent.agent.types import AgentResult, Citation, TextDelta
+from qna_agent.api.openai_errors import from_domain
+from qna_agent.api.openai_run import CompletionRun
+from qna_agent.api.sse import KEEPALIVE
+from qna_agent.errors import QnaError
+
+
+def sources_text(citations: list[Citation]) -> str:
+    """The `Sources:` block appended to an answer that cites something."""
+    if not citations:
+        return ""
+    lines = []
+    for citation in citations:
+        if citation.kind == "sql":
+            lines.append(f"[{citation.ref}] {citation.title}: {citation.query}")
+        else:
+            where = f" — {citation.heading}" if citation.heading else ""
+            lines.append(f"[{citation.ref}] {citation.title}{where} ({citation.source})")
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def _usage(result: AgentResult) -> dict[str, int]:
+    prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _extensions(result: AgentResult) -> dict[str, Any]:
+    return {
+        "citations": [asdict(citation) for citation in result.citations],
+        "qna_tool_calls": [asdict(record) for record in result.tool_calls],
+    }
+
+
+def _chunk(
+    completion_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _sse(data: dict[str, Any] | str) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {payload}\n\n".encode()
+
+
+async def stream_chunks(
+    run: CompletionRun, *, model: str, include_usage: bool, keepalive_seconds: float
+) -> AsyncIterator[bytes]:
+    """The run as `chat.completion.chunk` events; comments keep a quiet stream open."""
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    yield _sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
+    async for item in run.items(quiet_seconds=keepalive_seconds):
+        if item is None:  # a quiet tool step: keep proxies from timing the stream out
+            yield KEEPALIVE
+        elif isinstance(item, TextDelta) and item.text:
+            yield _sse(_chunk(completion_id, created, model, {"content": item.text}))
+        elif isinstance(item, QnaError):
+            yield _sse(from_domain(item).body)
+        elif isinstance(item, AgentResult):
+            tail = sources_text(item.citations)
+            final = _chunk(completion_id, created, model, {"content": tail} if tail else {}, "stop")
+            yield _sse({**final, **_extensions(item)})
+            if include_usage:
+                usage = {
+                    **_chunk(completion_id, created, model, {}),
+                    "choices": [],
+                    "usage": _usage(item),
+                }
+                yield _sse(usage)
+    yield _sse("[DONE]")
+
+
+def completion(result: AgentResult, model: str) -> dict[str, Any]:
+    """The answer as a `chat.completion` object."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": result.content + sources_text(result.citations),
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(result),
+        **_extensions(result),
+    }

@@ -1,0 +1,60 @@
+"""What a running turn tells its listeners, and why a turn can end early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted, Usage
+from qna_agent.chat.models import Message
+from qna_agent.errors import Conflict, QnaError
+
+INTERRUPTED = "interrupted: the server stopped before this turn finished"
+CANCELLED = "cancelled: the client disconnected before the turn finished"
+STOPPED = "cancelled: stopped on request"
+
+
+class TurnCancelled(Conflict):
+    """The turn was cancelled before it finished (its client went away, or asked to stop)."""
+
+    title = "Turn cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """The turn ended; `message` is the stored assistant message, `error` set if it failed.
+
+    `usage` is what this attempt used (a retried message's stored usage adds up every attempt):
+    the principal's token budget is charged with it.
+    """
+
+    message: Message
+    error: QnaError | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+TurnEvent = TextDelta | ToolCallStarted | ToolCallFinished | TurnFinished
+
+
+def progress_event(
+    event: TextDelta | ToolCallStarted | ToolCallFinished, message_id: str
+) -> tuple[str, dict[str, Any]]:
+    """An in-progress turn event as the streaming API names and shapes it."""
+    if isinstance(event, TextDelta):
+        return "message.delta", {"message_id": message_id, "delta": event.text}
+    if isinstance(event, ToolCallStarted):
+        return "tool.call", {
+            "message_id": message_id,
+            "id": event.id,
+            "name": event.name,
+            "arguments": event.arguments,
+        }
+    record = event.record
+    return "tool.result", {
+        "message_id": message_id,
+        "id": record.id,
+        "name": record.name,
+        "status": record.status,
+        "result_summary": record.result_summary,
+        "duration_ms": record.duration_ms,
+    }
