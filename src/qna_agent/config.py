@@ -194,7 +194,7 @@ class Settings(BaseSettings):
         None,
         description="Where the re-quantized embedding model is kept (made on first use, about "
         "2 s). Default: `$XDG_CACHE_HOME/qna-agent/models` (`~/.cache/...`); a temporary "
-        "directory if not writable. The container image ships it in `/app/models`.",
+        "directory if not writable. The container image ships it in `/opt/models`.",
     )
     kb_embedding_threads: int = Field(
         1, ge=1, le=64, description="ONNX Runtime threads for embedding (per process)."

@@ -83,6 +83,10 @@ def _writable(directory: Path) -> bool:
 
 def derived_model_path(spec: DerivedModelSpec, directory: Path | None) -> tuple[Path, str]:
     """The derived model file (made now if missing) and its sha256."""
+    if directory is not None:  # made before, maybe read-only (the container image's copy)
+        ready = directory / f"{spec.name}.onnx"
+        if ready.is_file() and sha256_of(ready) == spec.sha256:
+            return ready, spec.sha256
     folder = directory if directory is not None and _writable(directory) else None
     if folder is None:
         folder = Path(tempfile.gettempdir()) / "qna-agent-models"
@@ -145,3 +149,21 @@ def load_derived(spec: DerivedModelSpec, model_dir: Path | None, **options: Any)
         max_tokens=tokens,
         **options,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m qna_agent.knowledge.model_derive DIR`: make the default model into DIR (the
+    container image does this at build time, so a read-only pod never needs to)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m qna_agent.knowledge.model_derive DIRECTORY")
+    path, digest = derived_model_path(MINILM_L6_QINT8, Path(args[0]))
+    if path.parent != Path(args[0]):
+        raise SystemExit(f"{args[0]} is not writable")
+    sys.stdout.write(f"{path} sha256={digest}\n")
+
+
+if __name__ == "__main__":
+    main()

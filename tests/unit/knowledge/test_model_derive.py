@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qna_agent.knowledge.embedding import build_embedder
 from qna_agent.knowledge.embedding_onnx import sha256_of
-from qna_agent.knowledge.model_derive import MINILM_L6_QINT8, derived_model_path
+from qna_agent.knowledge.model_derive import MINILM_L6_QINT8, derived_model_path, main
 
 TEXTS = [
     "How long do I have to return an item?",
@@ -58,3 +59,21 @@ def test_its_vectors_stay_close_to_the_packaged_model(tmp_path: Path) -> None:
 
     assert derived.name == "all-MiniLM-L6-v2-qint8"
     assert float(np.min(cosines)) > 0.97
+
+
+def test_a_copy_made_before_is_used_from_a_read_only_directory(tmp_path: Path) -> None:
+    made, _ = derived_model_path(MINILM_L6_QINT8, tmp_path / "image")
+    made.parent.chmod(0o555)  # the image's directory: root's, read-only for the service
+    try:
+        path, digest = derived_model_path(MINILM_L6_QINT8, made.parent)
+    finally:
+        made.parent.chmod(0o755)
+    assert path == made and digest == MINILM_L6_QINT8.sha256
+
+
+def test_the_module_makes_the_model_into_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main([str(tmp_path)])
+    assert f"sha256={MINILM_L6_QINT8.sha256}" in capsys.readouterr().out
+    assert (tmp_path / f"{MINILM_L6_QINT8.name}.onnx").is_file()
