@@ -61,15 +61,20 @@ def sqlite_path(settings: Settings) -> Path:
     return Path(database)
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that can neither write `path` nor create it when it is missing."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+def _open_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
+    """A connection that can neither write `path` nor create it when it is missing.
+
+    `immutable`: the file is a finished backup nobody writes, so SQLite takes no locks and
+    leaves no -wal/-shm files beside it.
+    """
+    suffix = "?mode=ro&immutable=1" if immutable else "?mode=ro"
+    return sqlite3.connect(f"{path.resolve().as_uri()}{suffix}", uri=True)
 
 
 def _check_backup(path: Path) -> None:
     """Exit 1 unless `path` is an intact qna-agent SQLite database."""
     try:
-        with closing(_open_read_only(path)) as check:
+        with closing(_open_read_only(path, immutable=True)) as check:
             intact = check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
             tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
@@ -97,6 +102,9 @@ def backup(target: Annotated[Path, typer.Argument(help="Backup file to write.")]
     try:
         with closing(_open_read_only(source)) as src, closing(sqlite3.connect(partial)) as dst:
             src.backup(dst)
+            # One self-contained file: the copy leaves WAL mode, so opening it later (to
+            # check or restore it) needs and makes no -wal/-shm files beside it.
+            dst.execute("PRAGMA journal_mode=DELETE")
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)  # a failed copy leaves nothing behind
@@ -119,6 +127,9 @@ def restore(
     if not yes:
         typer.confirm(f"Replace {target} with {backup_file}?", abort=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with closing(_open_read_only(backup_file)) as src, closing(sqlite3.connect(target)) as dst:
+    with (
+        closing(_open_read_only(backup_file, immutable=True)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
         src.backup(dst)
     out.print(f"restored {target} from {backup_file}")
