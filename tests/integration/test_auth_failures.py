@@ -54,19 +54,21 @@ def start_of_a_minute() -> None:
 
 @contextmanager
 def key_lookups(services: Services) -> Iterator[list[str]]:
-    """Every statement on the api_keys table, as the read engine sends it."""
+    """Every statement on the api_keys table, as any of the database's engines sends it."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if "api_keys" in statement and statement.lstrip().upper().startswith("SELECT"):
             seen.append(statement)
 
-    engine = services.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    engines = services.database.sync_engines()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_wrong_keys_are_limited_per_client_address(settings: Settings) -> None:

@@ -10,6 +10,7 @@ minimal `failed` record with the reason is tried, so the row does not stay `in_p
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -65,10 +66,9 @@ async def write(database: Database, message_id: uuid.UUID, values: dict[str, Any
     delays = iter(STORE_RETRY_DELAYS)
     while True:
         try:
-            async with database.write_sessions.begin() as session:
-                return await repository.finish_message(
-                    session, message_id=message_id, values=values
-                )
+            return await database.write(
+                functools.partial(repository.finish_message, message_id=message_id, values=values)
+            )
         except Exception as exc:
             delay = next(delays, None) if is_transient(exc) else None
             if delay is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, Row, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat.models import (
@@ -21,6 +21,8 @@ from qna_agent.chat.models import (
 )
 from qna_agent.db.base import utcnow
 from qna_agent.errors import NotFound
+
+MESSAGES = cast(Table, Message.__table__)
 
 
 async def get_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> Chat:
@@ -89,22 +91,22 @@ async def conversation(
     return list(reversed(rows.all()))
 
 
-async def finish_message(
-    session: AsyncSession, *, message_id: uuid.UUID, values: dict[str, Any]
-) -> Message:
-    """Write the outcome of an assistant message and return the row."""
-    statement = update(Message).where(Message.id == message_id).values(**values)
-    message: Message | None
-    if session.get_bind().dialect.update_returning:  # one round trip instead of two
-        message = await session.scalar(
-            statement.returning(Message), execution_options={"populate_existing": True}
-        )
+def message_from_row(row: Row[Any]) -> Message:
+    """A (detached) Message from a row of all of the table's columns."""
+    return Message(**row._asdict())
+
+
+def finish_message(conn: Connection, *, message_id: uuid.UUID, values: dict[str, Any]) -> Message:
+    """Write the outcome of an assistant message and return the row (a unit of work)."""
+    statement = update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values)
+    if conn.dialect.update_returning:  # one statement instead of two
+        row = conn.execute(statement.returning(*MESSAGES.c)).first()
     else:  # SQLite before 3.35
-        await session.execute(statement)
-        message = await session.get(Message, message_id, populate_existing=True)
-    if message is None:  # the chat was deleted while the turn ran
+        conn.execute(statement)
+        row = conn.execute(select(*MESSAGES.c).where(MESSAGES.c.id == message_id)).first()
+    if row is None:  # the chat was deleted while the turn ran
         raise NotFound(f"message {message_id} not found", resource="message")
-    return message
+    return message_from_row(row)
 
 
 async def reopen_failed(session: AsyncSession, *, message_id: uuid.UUID) -> Message | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.db.base import utcnow
@@ -46,6 +46,9 @@ LAST_USED_EVERY_SECONDS = 60.0
 MISS_CACHE_SECONDS = 300.0
 MISS_CACHE_SIZE = 10_000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
+_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("digest")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +187,10 @@ class KeyStore:
             return from_file
         if self._missed_recently(digest):
             return None
-        async with self._database.sessions() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
-                        ApiKey.key_hash == digest
-                    )
-                )
-            ).first()
+        # Every request with a key asks this: one trip to the database (see db/units.py).
+        row = await self._database.read(
+            lambda conn: conn.execute(_BY_HASH, {"digest": digest}).first()
+        )
         if row is None or row.revoked_at is not None:
             # A revoked key stays revoked, so it is remembered like an unknown one.
             self._remember_miss(digest)
