@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qna_agent.api.schema_types import Metadata, OneLineText, VisibleText
 from qna_agent.chat.models import Chat, Message
 from qna_agent.knowledge.models import KbChunk, KbDocument
 from qna_agent.knowledge.search import SearchHit
@@ -15,8 +16,6 @@ from qna_agent.knowledge.search import SearchHit
 _EXAMPLE_CHAT_ID = "0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01"
 _EXAMPLE_MESSAGE_ID = "0193a5f2-8d40-7c11-a0b2-3c4d5e6f7a8b"
 _EXAMPLE_TIME = "2026-11-24T10:15:00Z"
-
-Metadata = dict[str, str | int | float | bool | None]
 
 
 class ChatCreate(BaseModel):
@@ -27,21 +26,27 @@ class ChatCreate(BaseModel):
         json_schema_extra={"examples": [{"title": "Returns", "metadata": {"team": "support"}}]},
     )
 
-    title: str | None = Field(None, max_length=200, description="A name for the chat.")
+    title: OneLineText | None = Field(
+        None, max_length=200, description="A name for the chat (one line)."
+    )
     metadata: Metadata = Field(
-        default_factory=dict, max_length=50, description="Free key/value pairs for your records."
+        default_factory=dict,
+        description="Free key/value pairs for your records: at most 50 keys of up to 64 "
+        "characters; values are text (up to 512 characters), numbers, booleans or null.",
     )
 
 
 class ChatUpdate(BaseModel):
-    """Fields to change; omitted fields stay as they are."""
+    """Fields to change; omitted fields stay as they are, `null` clears a field."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"title": "Returns and refunds"}]}
     )
 
-    title: str | None = Field(None, max_length=200)
-    metadata: Metadata | None = Field(None, max_length=50)
+    title: OneLineText | None = Field(None, max_length=200, description="`null` removes it.")
+    metadata: Metadata | None = Field(
+        None, description="Replaces the metadata (limits as on creation); `null` empties it."
+    )
 
 
 class ChatOut(BaseModel):
@@ -141,7 +146,11 @@ class MessageCreate(BaseModel):
         json_schema_extra={"examples": [{"content": "How long do I have to return an item?"}]},
     )
 
-    content: str = Field(min_length=1, description="The user's message.")
+    content: VisibleText = Field(
+        min_length=1,
+        description="The user's message: not only whitespace, no control "
+        "characters but tab, newline and carriage return.",
+    )
 
 
 class MessageOut(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile,
 from fastapi.responses import JSONResponse
 
 from qna_agent.api.deps import KnowledgeDep, get_principal, require_admin
+from qna_agent.api.schema_types import INT32_MAX, FreeText
 from qna_agent.api.schemas import (
     ChunkOut,
     DocumentOut,
@@ -106,7 +107,7 @@ async def delete_document(document_id: uuid.UUID, knowledge: KnowledgeDep) -> Re
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses=NOT_FOUND)
 async def get_chunk(
-    chunk_id: Annotated[int, Path(ge=1, le=2**62)], knowledge: KnowledgeDep
+    chunk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], knowledge: KnowledgeDep
 ) -> ChunkOut:
     """One passage, as a citation points to it."""
     chunk, document = await knowledge.get_chunk(chunk_id)
@@ -116,7 +117,7 @@ async def get_chunk(
 @router.get("/search", response_model=SearchOut)
 async def search(
     knowledge: KnowledgeDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
+    q: Annotated[FreeText, Query(min_length=1, max_length=1000, description="The query.")],
     top_k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 5,
 ) -> SearchOut:
     """The same hybrid search the agent uses, with both retrievers' scores."""
