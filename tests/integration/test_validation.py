@@ -3,6 +3,7 @@ each a 422 (or 413) problem naming the field, identical on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -91,3 +92,48 @@ async def test_integers_beyond_the_columns_are_refused(client: httpx.AsyncClient
     missing = await client.get(f"/kb/chunks/{2**31 - 1}")
     assert missing.status_code == 404
     assert missing.json()["code"] == "not_found"
+
+
+async def test_absent_body_and_null_fields(client: httpx.AsyncClient) -> None:
+    bare = await client.post("/chats")
+    assert bare.status_code == 201, bare.text
+    assert (bare.json()["title"], bare.json()["metadata"]) == (None, {})
+
+    chat_id = await new_chat(client, title="Returns", metadata={"team": "a"})
+    kept = await client.patch(f"/chats/{chat_id}", json={})
+    assert (kept.json()["title"], kept.json()["metadata"]) == ("Returns", {"team": "a"})
+    cleared = await client.patch(f"/chats/{chat_id}", json={"title": None, "metadata": None})
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["title"], cleared.json()["metadata"]) == (None, {})
+    stored = (await client.get(f"/chats/{chat_id}")).json()
+    assert (stored["title"], stored["metadata"]) == (None, {})
+
+
+async def test_malformed_json_names_the_body(client: httpx.AsyncClient) -> None:
+    headers = {"content-type": "application/json"}
+    response = await client.post("/chats", content=b'{"title": ', headers=headers)
+    assert refused_field(response) == "body"
+    assert response.json()["errors"][0]["location"] == "body"
+
+
+async def test_cursor_must_be_a_member_of_the_list(client: httpx.AsyncClient) -> None:
+    chat_id = await new_chat(client)
+    other_chat = await new_chat(client)
+    sent = await client.post(f"/chats/{chat_id}/messages", json={"content": "refunds?"})
+    message_id = sent.json()["id"]
+    document_id = (await client.get("/kb/documents")).json()["data"][0]["id"]
+    for url, cursor in [
+        (f"/chats/{chat_id}/messages", other_chat),  # a chat is not one of its messages
+        ("/chats", message_id),
+        ("/chats", str(uuid.uuid4())),
+        ("/kb/documents", chat_id),
+    ]:
+        response = await client.get(url, params={"after": cursor})
+        assert refused_field(response) == "after", url
+        assert cursor in response.json()["detail"]
+    for url, cursor in [
+        (f"/chats/{chat_id}/messages", message_id),
+        ("/chats", other_chat),
+        ("/kb/documents", document_id),
+    ]:
+        assert (await client.get(url, params={"after": cursor})).status_code == 200, url

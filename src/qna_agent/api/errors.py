@@ -108,9 +108,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     problems = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        # Unparsable JSON is located by its character offset ("body", 42): name the body.
+        field = "" if error.get("type") == "json_invalid" else ".".join(location[1:])
         problems.append(
             {
-                "field": ".".join(location[1:]) or location[0] if location else "",
+                "field": field or (location[0] if location else ""),
                 "location": location[0] if location else "",
                 "message": error.get("msg", "invalid"),
             }

@@ -19,7 +19,8 @@ from qna_agent.api.schemas import (
     SearchResultOut,
 )
 from qna_agent.api.schemas_security import API_RESPONSES
-from qna_agent.errors import PayloadTooLarge
+from qna_agent.errors import InvalidInput, NotFound, PayloadTooLarge
+from qna_agent.knowledge.service import KnowledgeBase
 
 # --- security: any principal may read (the agent quotes these documents to everyone);
 # only admins may upload or delete.
@@ -47,11 +48,21 @@ async def list_documents(
     ] = None,
 ) -> DocumentPage:
     """Indexed documents with their chunk counts and when they were indexed."""
+    if after is not None:
+        await _require_cursor(knowledge, after)
     documents, has_more = await knowledge.list_documents(limit=limit, after=after)
     data = [DocumentOut.of(document) for document in documents]
     return DocumentPage(
         data=data, has_more=has_more, next_cursor=str(data[-1].id) if has_more else None
     )
+
+
+async def _require_cursor(knowledge: KnowledgeBase, after: uuid.UUID) -> None:
+    """A cursor must be a document: anything else would silently start a page nowhere."""
+    try:
+        await knowledge.get_document(after)
+    except NotFound:
+        raise InvalidInput(f"cursor {after} is not a document", field="after") from None
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=NOT_FOUND)
