@@ -12,6 +12,8 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qna_agent.api.errors import PROBLEM_MEDIA_TYPE, problem_document
+
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -65,12 +67,12 @@ class BodyLimitMiddleware:
         if large is not None:
             # Allow multipart framing around the file itself.
             if declared is not None and (not declared.isdigit() or int(declared) > large + 65536):
-                await self._refuse(send, large)
+                await self._refuse(scope, send, large)
                 return
             await self.app(scope, receive, send)
             return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         # Read the body now (bounded) so a chunked upload cannot exceed the limit either.
         chunks: list[bytes] = []
@@ -82,7 +84,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -99,22 +101,15 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, limit: int | None = None) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"request body larger than {limit or self.max_bytes} bytes",
-                "code": "payload_too_large",
-            }
-        ).encode()
+    async def _refuse(self, scope: Scope, send: Send, limit: int | None = None) -> None:
+        detail = f"request body larger than {limit or self.max_bytes} bytes"
+        body = json.dumps(problem_document(413, detail, instance=scope.get("path"))).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

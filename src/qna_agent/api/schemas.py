@@ -268,11 +268,11 @@ class Problem(BaseModel):
     )
 
     type: str = "about:blank"
-    title: str
+    title: str = Field(description="The HTTP status phrase.")
     status: int
-    detail: str | None = None
-    instance: str | None = None
-    code: str | None = None
+    detail: str = Field(description="What went wrong, for a person.")
+    instance: str | None = Field(None, description="The path of the request.")
+    code: str = Field(description="What went wrong, for a program: `not_found`, `quota_exceeded`…")
 
 
 class CheckOut(BaseModel):
