@@ -137,3 +137,20 @@ async def test_cursor_must_be_a_member_of_the_list(client: httpx.AsyncClient) ->
         ("/kb/documents", document_id),
     ]:
         assert (await client.get(url, params={"after": cursor})).status_code == 200, url
+
+
+async def test_streamed_body_past_the_limit_is_a_413(client: httpx.AsyncClient) -> None:
+    pulled: list[int] = []
+
+    async def chunks() -> Any:
+        for number in range(1000):  # 64 MB if it were all read
+            pulled.append(number)
+            yield b" " * 65536
+
+    response = await client.post(
+        "/chats", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+    assert response.json()["code"] == "payload_too_large"
+    assert len(pulled) <= 17  # MAX_REQUEST_BYTES is 1 MiB: refused as soon as it is passed
