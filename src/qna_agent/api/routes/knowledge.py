@@ -11,11 +11,11 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from qna_agent.api.deps import KnowledgeDep, get_principal, require_admin
 from qna_agent.api.schema_types import INT32_MAX, FreeText, control_character_problem
-from qna_agent.api.schemas import (
+from qna_agent.api.schemas import Problem
+from qna_agent.api.schemas_knowledge import (
     ChunkOut,
     DocumentOut,
     DocumentPage,
-    Problem,
     SearchOut,
     SearchResultOut,
 )
