@@ -87,6 +87,11 @@ async def test_search_query_with_nul_is_a_422(client: httpx.AsyncClient) -> None
     assert (await client.get("/kb/search", params={"q": "refund\twindow"})).status_code == 200
 
 
+async def test_key_prefix_with_nul_is_a_422(client: httpx.AsyncClient) -> None:
+    assert refused_field(await client.delete("/keys/qna_%00")) == "key_id"
+    assert (await client.delete("/keys/qna_unknown")).status_code == 404
+
+
 async def test_integers_beyond_the_columns_are_refused(client: httpx.AsyncClient) -> None:
     assert refused_field(await client.get("/kb/chunks/3000000000")) == "chunk_id"
     missing = await client.get(f"/kb/chunks/{2**31 - 1}")
