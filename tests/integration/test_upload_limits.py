@@ -67,6 +67,9 @@ async def test_a_streamed_upload_stops_at_the_limit(settings: Settings) -> None:
         stored = await admin.post("/kb/documents", content=small.body(), headers=MULTIPART)
         assert stored.status_code == 201, stored.text
         assert stored.json()["path"] == "uploads/big.md"
+        # Connections are closed only when a body is left unread, not after every request.
+        assert "connection" not in stored.headers
+        assert "connection" not in (await admin.get("/kb/documents")).headers
 
 
 async def test_an_upload_needs_a_file_with_a_clean_name(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,7 @@ from qna_agent.errors import PayloadTooLarge
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_TRANSFER_ENCODING = b"transfer-encoding"
 
 
 class RequestIdMiddleware:
@@ -71,14 +72,16 @@ class BodyLimitMiddleware:
         large = self.large_paths.get(scope["path"])
         # An upload's limit is its file's: allow the multipart framing around it.
         limit = self.max_bytes if large is None else large + MULTIPART_FRAMING_BYTES
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await refuse(scope, send, limit)
             return
         if large is None and scope["method"] in _BODY_METHODS:
             await self._buffered(scope, receive, send)
         else:
-            await self._streamed(scope, receive, send, limit)
+            has_body = declared not in (None, b"0") or _TRANSFER_ENCODING in headers
+            await self._streamed(scope, receive, send, limit, finished=not has_body)
 
     async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
@@ -107,9 +110,10 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _streamed(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, *, finished: bool
+    ) -> None:
         size = 0
-        finished = False
 
         async def counted() -> Message:
             nonlocal size, finished
