@@ -163,6 +163,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Details of the router's own errors, which come with only the status phrase.
+_ROUTING_DETAILS = {
+    404: "nothing is at {path}",
+    405: "{method} is not allowed on {path}; see the Allow header",
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
@@ -173,12 +180,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(status, detail, instance=request.url.path, headers=headers)
-
-
-_ROUTING_DETAILS = {
-    404: "nothing is at {path}",
-    405: "{method} is not allowed on {path}; see the Allow header",
-}
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
