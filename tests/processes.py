@@ -41,6 +41,17 @@ def base_env(tmp_path: Path, llm: FakeLLM) -> dict[str, str]:
     return env
 
 
+def api_key_env(
+    tmp_path: Path, llm: FakeLLM, key: str, *, name: str = "admin", **settings: str
+) -> dict[str, str]:
+    """`base_env` with AUTH_MODE=api_key, one bootstrap admin `key` for principal `name`, and
+    the extra `settings`."""
+    (tmp_path / "keys").write_text(f"{name}:admin:{key}\n")
+    env = base_env(tmp_path, llm)
+    env.update(AUTH_MODE="api_key", API_KEYS_FILE=str(tmp_path / "keys"), **settings)
+    return env
+
+
 @contextmanager
 def server(
     env: dict[str, str],

@@ -17,8 +17,9 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
+from tests.conftest import _in_thread, _reset_postgres, postgres_url
 from tests.fake_llm import FakeLLM
-from tests.processes import base_env, free_port, server
+from tests.processes import api_key_env, free_port, server
 
 pytestmark = pytest.mark.slow
 
@@ -26,21 +27,35 @@ ADMIN_KEY = "qna_" + uuid.uuid4().hex + uuid.uuid4().hex
 MAX_EXAMPLES = 50
 
 
-@pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server with a bootstrap admin key; its base URL."""
-    tmp_path: Path = tmp_path_factory.mktemp("fuzz")
-    (tmp_path / "keys").write_text(f"fuzzer:admin:{ADMIN_KEY}\n")
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def api_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real server with a bootstrap admin key, on each database; its base URL.
+
+    PostgreSQL refuses what SQLite stores (a NUL in text, an integer past a column's range), so
+    only a run on both proves that no input becomes a 500.
+    """
+    tmp_path: Path = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     with FakeLLM() as llm:
-        env = base_env(tmp_path, llm)
-        env.update(
-            AUTH_MODE="api_key",
-            API_KEYS_FILE=str(tmp_path / "keys"),
+        env = api_key_env(
+            tmp_path,
+            llm,
+            ADMIN_KEY,
+            name="fuzzer",
             LLM_PROVIDER="extractive",
             RATE_LIMIT_REQUESTS_PER_MINUTE="0",
             MAX_STREAMS_PER_PRINCIPAL="100",
             LOG_LEVEL="WARNING",
         )
+        if request.param == "postgres":
+            url = postgres_url()
+            assert url is not None
+            schema = request.getfixturevalue("postgres_schema")
+            _in_thread(_reset_postgres(url, schema))
+            env.update(DATABASE_URL=url, DATABASE_SCHEMA=schema)
         port = free_port()
         with server(env, port, tmp_path / "server.log"):
             yield f"http://127.0.0.1:{port}"
@@ -53,9 +68,14 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 SEMANTIC_VALIDATION = {"POST /kb/documents"}
 
 
-def excluded(label: str) -> list[Any]:
-    """Checks not to run for an operation."""
-    return [positive_data_acceptance] if label in SEMANTIC_VALIDATION else []
+def excluded(case: Case[Any]) -> list[Any]:
+    """Checks not to run for a case."""
+    if case.operation.label in SEMANTIC_VALIDATION:
+        return [positive_data_acceptance]
+    # A cursor must name an item of the list (422 otherwise): a random id names none.
+    if case.query and case.query.get("after") is not None:
+        return [positive_data_acceptance]
+    return []
 
 
 def test_every_operation_conforms_to_the_live_schema(api_url: str) -> None:
@@ -79,9 +99,7 @@ def test_every_operation_conforms_to_the_live_schema(api_url: str) -> None:
             database=None,
         )
         def check(case: Case[Any]) -> None:
-            case.call_and_validate(
-                headers=headers, timeout=30, excluded_checks=excluded(case.operation.label)
-            )
+            case.call_and_validate(headers=headers, timeout=30, excluded_checks=excluded(case))
 
         try:
             check()

@@ -41,6 +41,53 @@ STATUS_BY_ERROR: dict[type[errors.QnaError], tuple[int, str]] = {
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
+# Titles are the status phrases of RFC 9110 (as `about:blank` asks), fixed here so they do not
+# change with the Python version (3.13 renamed 413 and 422).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+# Codes of the errors the framework raises itself (unknown route, wrong method, bad body).
+_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    500: "internal_error",
+}
+
+
+def problem_title(status: int) -> str:
+    """The `title` of every problem with this status."""
+    return _TITLES.get(status) or HTTPStatus(status).phrase
+
+
+def problem_code(status: int) -> str:
+    """The `code` of a problem no domain error names more precisely."""
+    return _CODES.get(status) or problem_title(status).lower().replace(" ", "_").replace("-", "_")
+
+
+def problem_document(
+    status: int,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    instance: str | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    """The members of a problem: type, title, status, detail and code always, then the rest."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": problem_title(status),
+        "status": status,
+        "detail": detail or problem_title(status),
+        "code": code or problem_code(status),
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update(extensions)
+    return body
+
+
 def problem_response(
     status: int,
     detail: str | None = None,
@@ -51,18 +98,7 @@ def problem_response(
     **extensions: Any,
 ) -> JSONResponse:
     """A problem+json response."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-    }
-    if detail is not None:
-        body["detail"] = detail
-    if instance is not None:
-        body["instance"] = instance
-    if code is not None:
-        body["code"] = code
-    body.update(extensions)
+    body = problem_document(status, detail, code=code, instance=instance, **extensions)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -108,9 +144,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     problems = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        # Unparsable JSON is located by its character offset ("body", 42): name the body.
+        field = "" if error.get("type") == "json_invalid" else ".".join(location[1:])
         problems.append(
             {
-                "field": ".".join(location[1:]) or location[0] if location else "",
+                "field": field or (location[0] if location else ""),
                 "location": location[0] if location else "",
                 "message": error.get("msg", "invalid"),
             }
@@ -125,13 +163,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Details of the router's own errors, which come with only the status phrase.
+_ROUTING_DETAILS = {
+    404: "nothing is at {path}",
+    405: "{method} is not allowed on {path}; see the Allow header",
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
-    if detail == HTTPStatus(exc.status_code).phrase:
-        detail = None
+    if detail is None or detail == HTTPStatus(status).phrase:  # say more than the title
+        detail = _ROUTING_DETAILS.get(status, problem_title(status)).format(
+            method=request.method, path=request.url.path
+        )
     headers = dict(exc.headers) if exc.headers else None
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
+    return problem_response(status, detail, instance=request.url.path, headers=headers)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -147,7 +195,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", path=request.url.path, exc_info=exc)
-    return problem_response(500, "internal error", code="internal_error")
+    return problem_response(500, "internal error", code="internal_error", instance=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,9 +12,13 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qna_agent.api.errors import PROBLEM_MEDIA_TYPE, problem_document
+from qna_agent.errors import PayloadTooLarge
+
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_TRANSFER_ENCODING = b"transfer-encoding"
 
 
 class RequestIdMiddleware:
@@ -43,10 +47,15 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies larger than `max_bytes` with a 413 problem, before parsing.
+    """Refuse a request body larger than its limit with a 413 problem, counting the bytes as
+    they arrive: a chunked body declares no length, so the header alone proves nothing.
 
-    `large_paths` maps exact paths (uploads) to their own, larger limit; those bodies are
-    passed through unbuffered and the endpoint enforces its limit while reading.
+    A JSON body (POST, PUT, PATCH) is read here, bounded, before anything parses it. The paths
+    of `large_paths` (uploads) have their own limit and are passed through as they stream, so
+    the route authenticates first and reads the body itself: reading past the limit raises
+    `PayloadTooLarge`, answered by the error table. Requests of other methods are passed
+    through the same way. A response that starts before the body was read to its end closes
+    the connection, so a refused client stops sending instead of having the rest discarded.
     """
 
     def __init__(
@@ -57,22 +66,24 @@ class BodyLimitMiddleware:
         self.large_paths = large_paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
         large = self.large_paths.get(scope["path"])
-        if large is not None:
-            # Allow multipart framing around the file itself.
-            if declared is not None and (not declared.isdigit() or int(declared) > large + 65536):
-                await self._refuse(send, large)
-                return
-            await self.app(scope, receive, send)
+        # An upload's limit is its file's: allow the multipart framing around it.
+        limit = self.max_bytes if large is None else large + MULTIPART_FRAMING_BYTES
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await refuse(scope, send, limit)
             return
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
-            return
-        # Read the body now (bounded) so a chunked upload cannot exceed the limit either.
+        if large is None and scope["method"] in _BODY_METHODS:
+            await self._buffered(scope, receive, send)
+        else:
+            has_body = declared not in (None, b"0") or _TRANSFER_ENCODING in headers
+            await self._streamed(scope, receive, send, limit, finished=not has_body)
+
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -82,7 +93,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await refuse(scope, send, self.max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -99,25 +110,49 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, limit: int | None = None) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"request body larger than {limit or self.max_bytes} bytes",
-                "code": "payload_too_large",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _streamed(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, *, finished: bool
+    ) -> None:
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size, finished
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
+                if size > limit:
+                    raise PayloadTooLarge(too_large(limit))
+            return message
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not finished:
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, counted, closing)
+
+
+MULTIPART_FRAMING_BYTES = 65536
+
+
+def too_large(limit: int) -> str:
+    """The `detail` of a 413."""
+    return f"request body larger than {limit} bytes"
+
+
+async def refuse(scope: Scope, send: Send, limit: int) -> None:
+    """Answer 413 with the same problem the error table gives, and close the connection."""
+    body = json.dumps(problem_document(413, too_large(limit), instance=scope.get("path"))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

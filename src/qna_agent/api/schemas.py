@@ -8,15 +8,59 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qna_agent.api.schema_types import Metadata, OneLineText, VisibleText
 from qna_agent.chat.models import Chat, Message
-from qna_agent.knowledge.models import KbChunk, KbDocument
-from qna_agent.knowledge.search import SearchHit
 
 _EXAMPLE_CHAT_ID = "0193a5f2-7c1e-7b3a-9d2e-5f8a1c4b6e01"
 _EXAMPLE_MESSAGE_ID = "0193a5f2-8d40-7c11-a0b2-3c4d5e6f7a8b"
 _EXAMPLE_TIME = "2026-11-24T10:15:00Z"
+_EXAMPLE_CHAT: dict[str, Any] = {
+    "id": _EXAMPLE_CHAT_ID,
+    "title": "Returns",
+    "metadata": {"team": "support"},
+    "created_at": _EXAMPLE_TIME,
+    "updated_at": _EXAMPLE_TIME,
+}
+_EXAMPLE_CITATION: dict[str, Any] = {
+    "ref": 1,
+    "source": "refund-policy.md",
+    "title": "Refund Policy",
+    "heading": "Refund Policy > Return window",
+    "snippet": "You have 30 days from delivery to return an item…",
+    "score": 7.41,
+    "start_line": 5,
+    "end_line": 9,
+    "chunk_id": 12,
+    "kind": "document",
+}
+_EXAMPLE_TOOL_CALL: dict[str, Any] = {
+    "id": "call_1",
+    "name": "search_knowledge_base",
+    "arguments": {"query": "return window", "top_k": 5},
+    "status": "ok",
+    "result_summary": "5 passages for 'return window'",
+    "duration_ms": 3.2,
+}
+_EXAMPLE_USAGE: dict[str, Any] = {"prompt_tokens": 812, "completion_tokens": 41, "cost_micros": 146}
+_EXAMPLE_MESSAGE: dict[str, Any] = {
+    "id": _EXAMPLE_MESSAGE_ID,
+    "chat_id": _EXAMPLE_CHAT_ID,
+    "role": "assistant",
+    "content": "You have 30 days from delivery to return an item [1].",
+    "status": "completed",
+    "error": None,
+    "citations": [_EXAMPLE_CITATION],
+    "tool_calls": [_EXAMPLE_TOOL_CALL],
+    "usage": _EXAMPLE_USAGE,
+    "model": "gpt-4o-mini",
+    "latency_ms": 1240,
+    "created_at": _EXAMPLE_TIME,
+}
 
-Metadata = dict[str, str | int | float | bool | None]
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A model configuration that shows `values` as the schema's examples."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
 class ChatCreate(BaseModel):
@@ -27,39 +71,33 @@ class ChatCreate(BaseModel):
         json_schema_extra={"examples": [{"title": "Returns", "metadata": {"team": "support"}}]},
     )
 
-    title: str | None = Field(None, max_length=200, description="A name for the chat.")
+    title: OneLineText | None = Field(
+        None, max_length=200, description="A name for the chat (one line)."
+    )
     metadata: Metadata = Field(
-        default_factory=dict, max_length=50, description="Free key/value pairs for your records."
+        default_factory=dict,
+        description="Free key/value pairs for your records: at most 50 keys of up to 64 "
+        "characters; values are text (up to 512 characters), numbers, booleans or null.",
     )
 
 
 class ChatUpdate(BaseModel):
-    """Fields to change; omitted fields stay as they are."""
+    """Fields to change; omitted fields stay as they are, `null` clears a field."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"title": "Returns and refunds"}]}
     )
 
-    title: str | None = Field(None, max_length=200)
-    metadata: Metadata | None = Field(None, max_length=50)
+    title: OneLineText | None = Field(None, max_length=200, description="`null` removes it.")
+    metadata: Metadata | None = Field(
+        None, description="Replaces the metadata (limits as on creation); `null` empties it."
+    )
 
 
 class ChatOut(BaseModel):
     """A chat."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": _EXAMPLE_CHAT_ID,
-                    "title": "Returns",
-                    "metadata": {"team": "support"},
-                    "created_at": _EXAMPLE_TIME,
-                    "updated_at": _EXAMPLE_TIME,
-                }
-            ]
-        }
-    )
+    model_config = examples(_EXAMPLE_CHAT)
 
     id: uuid.UUID
     title: str | None
@@ -86,6 +124,21 @@ class ChatOut(BaseModel):
 class CitationOut(BaseModel):
     """A passage the answer refers to as `[ref]`."""
 
+    model_config = examples(
+        _EXAMPLE_CITATION,
+        {
+            "ref": 2,
+            "kind": "sql",
+            "source": "sql",
+            "title": "SQL query (1 row)",
+            "heading": "SELECT count(*) FROM returns",
+            "snippet": "| count(*) |\n|---|\n| 27 |",
+            "score": 1.0,
+            "query": "SELECT count(*) FROM returns",
+            "row_count": 1,
+        },
+    )
+
     ref: int = Field(description="The number used in the answer text, as in [1].")
     source: str = Field(description="Path of the document in the knowledge base.")
     title: str
@@ -105,6 +158,8 @@ class CitationOut(BaseModel):
 class ToolCallOut(BaseModel):
     """A tool the agent ran during the turn."""
 
+    model_config = examples(_EXAMPLE_TOOL_CALL)
+
     id: str
     name: str
     arguments: dict[str, Any]
@@ -116,6 +171,8 @@ class ToolCallOut(BaseModel):
 class UsageOut(BaseModel):
     """Tokens the language model billed for the turn, and what they cost."""
 
+    model_config = examples(_EXAMPLE_USAGE)
+
     prompt_tokens: int
     completion_tokens: int
     cost_micros: int = Field(
@@ -125,6 +182,8 @@ class UsageOut(BaseModel):
 
 class ChatUsageOut(BaseModel):
     """Totals over a chat's answers (failed and retried attempts included)."""
+
+    model_config = examples({**_EXAMPLE_USAGE, "currency": "USD", "assistant_messages": 1})
 
     prompt_tokens: int
     completion_tokens: int
@@ -141,52 +200,17 @@ class MessageCreate(BaseModel):
         json_schema_extra={"examples": [{"content": "How long do I have to return an item?"}]},
     )
 
-    content: str = Field(min_length=1, description="The user's message.")
+    content: VisibleText = Field(
+        min_length=1,
+        description="The user's message: not only whitespace, no control "
+        "characters but tab, newline and carriage return.",
+    )
 
 
 class MessageOut(BaseModel):
     """A message: the user's question, or the assistant's answer with its record."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": _EXAMPLE_MESSAGE_ID,
-                    "chat_id": _EXAMPLE_CHAT_ID,
-                    "role": "assistant",
-                    "content": "You have 30 days from delivery to return an item [1].",
-                    "status": "completed",
-                    "error": None,
-                    "citations": [
-                        {
-                            "ref": 1,
-                            "source": "refund-policy.md",
-                            "title": "Refund Policy",
-                            "heading": "Refund Policy > Return window",
-                            "snippet": "You have 30 days from delivery to return an item…",
-                            "score": 7.41,
-                            "start_line": 5,
-                            "end_line": 9,
-                        }
-                    ],
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "name": "search_knowledge_base",
-                            "arguments": {"query": "return window", "top_k": 5},
-                            "status": "ok",
-                            "result_summary": "5 passages for 'return window'",
-                            "duration_ms": 3.2,
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 812, "completion_tokens": 41, "cost_micros": 146},
-                    "model": "gpt-4o-mini",
-                    "latency_ms": 1240,
-                    "created_at": _EXAMPLE_TIME,
-                }
-            ]
-        }
-    )
+    model_config = examples(_EXAMPLE_MESSAGE)
 
     id: uuid.UUID
     chat_id: uuid.UUID
@@ -227,6 +251,10 @@ class MessageOut(BaseModel):
 class ChatPage(BaseModel):
     """A page of chats, newest first."""
 
+    model_config = examples(
+        {"data": [_EXAMPLE_CHAT], "has_more": True, "next_cursor": _EXAMPLE_CHAT_ID}
+    )
+
     data: list[ChatOut]
     has_more: bool
     next_cursor: str | None = Field(description="Pass as `after` to get the next page.")
@@ -234,6 +262,8 @@ class ChatPage(BaseModel):
 
 class MessagePage(BaseModel):
     """A page of messages."""
+
+    model_config = examples({"data": [_EXAMPLE_MESSAGE], "has_more": False, "next_cursor": None})
 
     data: list[MessageOut]
     has_more: bool
@@ -259,15 +289,17 @@ class Problem(BaseModel):
     )
 
     type: str = "about:blank"
-    title: str
+    title: str = Field(description="The HTTP status phrase.")
     status: int
-    detail: str | None = None
-    instance: str | None = None
-    code: str | None = None
+    detail: str = Field(description="What went wrong, for a person.")
+    instance: str | None = Field(None, description="The path of the request.")
+    code: str = Field(description="What went wrong, for a program: `not_found`, `quota_exceeded`…")
 
 
 class CheckOut(BaseModel):
     """One dependency's state."""
+
+    model_config = examples({"ok": True}, {"ok": False, "detail": "migrations are not at head"})
 
     ok: bool
     detail: str | None = None
@@ -276,109 +308,9 @@ class CheckOut(BaseModel):
 class HealthOut(BaseModel):
     """Liveness or readiness."""
 
+    model_config = examples(
+        {"status": "ok", "checks": {"database": {"ok": True}, "knowledge_base": {"ok": True}}}
+    )
+
     status: Literal["ok", "unavailable"]
     checks: dict[str, CheckOut] = Field(default_factory=dict)
-
-
-class DocumentOut(BaseModel):
-    """A document of the knowledge base."""
-
-    id: uuid.UUID
-    path: str = Field(description="Relative to KNOWLEDGE_DIR, or `uploads/<name>`.")
-    title: str
-    source: Literal["directory", "upload"]
-    media_type: str
-    size_bytes: int
-    chunk_count: int
-    content_hash: str = Field(description="sha256 of the file; unchanged files are not re-indexed.")
-    indexed_at: datetime
-
-    @classmethod
-    def of(cls, document: KbDocument) -> DocumentOut:
-        """The public view of a document row."""
-        return cls(
-            id=document.id,
-            path=document.path,
-            title=document.title,
-            source=document.source,
-            media_type=document.media_type,
-            size_bytes=document.size_bytes,
-            chunk_count=document.chunk_count,
-            content_hash=document.content_hash,
-            indexed_at=document.indexed_at,
-        )
-
-
-class DocumentPage(BaseModel):
-    """A page of documents."""
-
-    data: list[DocumentOut]
-    has_more: bool
-    next_cursor: str | None
-
-
-class ChunkOut(BaseModel):
-    """A passage (what a citation opens). For PDFs the line numbers are page numbers."""
-
-    chunk_id: int
-    document_id: uuid.UUID
-    source: str
-    title: str
-    heading: str
-    content: str
-    start_line: int
-    end_line: int
-
-    @classmethod
-    def of(cls, chunk: KbChunk, document: KbDocument) -> ChunkOut:
-        """The public view of a chunk row."""
-        return cls(
-            chunk_id=chunk.id,
-            document_id=document.id,
-            source=document.path,
-            title=document.title,
-            heading=chunk.heading,
-            content=chunk.content,
-            start_line=chunk.start_line,
-            end_line=chunk.end_line,
-        )
-
-
-class SearchResultOut(BaseModel):
-    """One passage found by a search."""
-
-    chunk_id: int
-    document_id: uuid.UUID
-    source: str
-    title: str
-    heading: str
-    snippet: str
-    score: float = Field(description="Reciprocal-rank-fusion score.")
-    lexical_score: float | None = Field(description="BM25 score, if lexically matched.")
-    vector_score: float | None = Field(description="Cosine similarity, if densely matched.")
-    start_line: int
-    end_line: int
-
-    @classmethod
-    def of(cls, hit: SearchHit) -> SearchResultOut:
-        """The public view of a search hit."""
-        return cls(
-            chunk_id=hit.chunk_id,
-            document_id=uuid.UUID(hit.document_id),
-            source=hit.path,
-            title=hit.title,
-            heading=hit.heading,
-            snippet=hit.snippet,
-            score=hit.score,
-            lexical_score=hit.lexical_score,
-            vector_score=hit.vector_score,
-            start_line=hit.start_line,
-            end_line=hit.end_line,
-        )
-
-
-class SearchOut(BaseModel):
-    """Search results, best first."""
-
-    query: str
-    results: list[SearchResultOut]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qna_agent.api.schemas import Problem
+from qna_agent.api.schemas import Problem, examples
 from qna_agent.security.models import ApiKey
 
 
@@ -26,8 +26,21 @@ class KeyCreate(BaseModel):
     role: Literal["user", "admin"] = "user"
 
 
+_EXAMPLE_KEY: dict[str, Any] = {
+    "id": "0193a5f0-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+    "name": "alice",
+    "role": "user",
+    "prefix": "qna_3f9a",
+    "created_at": "2026-11-24T10:15:00Z",
+    "revoked_at": None,
+    "last_used_at": "2026-11-24T11:02:31Z",
+}
+
+
 class KeyOut(BaseModel):
     """A key as it can be shown after creation: by prefix only."""
+
+    model_config = examples(_EXAMPLE_KEY)
 
     id: uuid.UUID
     name: str
@@ -54,11 +67,15 @@ class KeyOut(BaseModel):
 class KeyCreated(KeyOut):
     """A new key, with the secret shown this once."""
 
+    model_config = examples({**_EXAMPLE_KEY, "last_used_at": None, "key": "qna_3f9a" + "0" * 56})
+
     key: str = Field(description="Send as `Authorization: Bearer <key>`. Not shown again.")
 
 
 class KeyList(BaseModel):
     """Keys, oldest first."""
+
+    model_config = examples({"data": [_EXAMPLE_KEY]})
 
     data: list[KeyOut]
 
@@ -76,6 +93,12 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     401: {"model": Problem, "description": "No valid API key.", "content": _PROBLEM_CONTENT},
     403: {"model": Problem, "description": "Needs an admin key.", "content": _PROBLEM_CONTENT},
+    413: {
+        "model": Problem,
+        "description": "The body is larger than `MAX_REQUEST_BYTES` (uploads: "
+        "`KB_MAX_UPLOAD_BYTES`), declared or counted as it streams.",
+        "content": _PROBLEM_CONTENT,
+    },
     422: {
         "model": Problem,
         "description": "Invalid request; `errors[]` names each field.",

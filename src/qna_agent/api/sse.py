@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from qna_agent.api.errors import problem_for
+from qna_agent.api.errors import problem_document, problem_for
 from qna_agent.api.schemas import MessageOut
 from qna_agent.chat.models import STATUS_FAILED, Message
 from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished, progress_event
@@ -39,14 +39,7 @@ def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
     if event.error is None:
         return "message.completed", message
     status, code, extra = problem_for(event.error)
-    problem = {
-        "type": "about:blank",
-        "title": type(event.error).title,
-        "status": status,
-        "detail": event.error.detail,
-        "code": code,
-        **extra,
-    }
+    problem = problem_document(status, event.error.detail, code=code, **extra)
     return "error", {"message_id": message_id, "problem": problem, "message": message}
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat import repository
 from qna_agent.chat.models import Chat, Message
+from qna_agent.errors import InvalidInput, NotFound
 
 _UNSET: Any = object()
 T = TypeVar("T")
@@ -49,7 +50,12 @@ async def get_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) 
 async def list_chats(
     session: AsyncSession, *, owner_id: str, limit: int, after: uuid.UUID | None
 ) -> Page[Chat]:
-    """The owner's chats, newest first."""
+    """The owner's chats, newest first; InvalidInput if `after` is not one of them."""
+    if after is not None:
+        try:
+            await repository.get_chat(session, owner_id=owner_id, chat_id=after)
+        except NotFound:
+            raise _not_a_cursor(after, "your chats") from None
     rows = await repository.list_chats(session, owner_id=owner_id, limit=limit + 1, after=after)
     return Page(rows[:limit], len(rows) > limit)
 
@@ -104,12 +110,22 @@ async def list_messages(
     after: uuid.UUID | None,
     order: Literal["asc", "desc"],
 ) -> Page[Message]:
-    """A chat's messages, oldest first by default."""
+    """A chat's messages, oldest first by default; InvalidInput if `after` is not one of them."""
     await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
+    if after is not None:
+        try:
+            await repository.get_message(session, chat_id=chat_id, message_id=after)
+        except NotFound:
+            raise _not_a_cursor(after, "this chat's messages") from None
     rows = await repository.list_messages(
         session, chat_id=chat_id, limit=limit + 1, after=after, order=order
     )
     return Page(rows[:limit], len(rows) > limit)
+
+
+def _not_a_cursor(after: uuid.UUID, collection: str) -> InvalidInput:
+    # An id of something else would silently start the page nowhere in particular.
+    return InvalidInput(f"cursor {after} is not one of {collection}", field="after")
 
 
 async def get_message(

@@ -1,18 +1,43 @@
-"""Lasting limits: chats per principal, messages per chat."""
+"""Lasting limits: chats per principal, messages per chat.
+
+A quota is a count followed by an insert, so two requests that count at once could both pass.
+Each check therefore first takes a lock on what it counts, held until the transaction ends:
+on PostgreSQL a transaction-scoped advisory lock; SQLite's write transactions already run one
+at a time (`BEGIN IMMEDIATE`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat.models import Chat, Message
 from qna_agent.errors import QuotaExceeded
 
+# The first key of `pg_advisory_xact_lock(int, int)`: what is locked; the second names which.
+_CHATS_OF_OWNER = 0x51A0
+_MESSAGES_OF_CHAT = 0x51A1
+
+
+async def lock_for_count(session: AsyncSession, namespace: int, name: str) -> None:
+    """Serialise, until this transaction ends, the transactions that count `name`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
+    # Two names sharing a hash only wait for each other: never a wrong count.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+        {"namespace": namespace, "key": int.from_bytes(digest, "big", signed=True)},
+    )
+
 
 async def check_chat_quota(session: AsyncSession, *, owner_id: str, limit: int) -> None:
-    """Refuse a new chat when the owner already has `limit`."""
+    """Refuse a new chat when the owner already has `limit`; the chat must be inserted in the
+    same transaction (the lock taken here holds off the owner's other creations until then)."""
+    await lock_for_count(session, _CHATS_OF_OWNER, owner_id)
     count = await session.scalar(
         select(func.count()).select_from(Chat).where(Chat.owner_id == owner_id)
     )
@@ -25,6 +50,9 @@ async def check_chat_quota(session: AsyncSession, *, owner_id: str, limit: int) 
 async def check_message_quota(session: AsyncSession, *, chat_id: uuid.UUID, limit: int) -> None:
     """Refuse a turn whose two messages, already added to `session`, take the chat past `limit`
     (the caller's transaction then stores nothing)."""
+    # After the lock, the count (a new snapshot under READ COMMITTED) sees every turn that
+    # was committed while this one waited.
+    await lock_for_count(session, _MESSAGES_OF_CHAT, str(chat_id))
     count = await session.scalar(
         select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
     )

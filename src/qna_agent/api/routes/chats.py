@@ -34,9 +34,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
 async def create_chat(
-    principal: PrincipalDep, settings: SettingsDep, body: ChatCreate, session: WriteSessionDep
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    session: WriteSessionDep,
+    body: ChatCreate | None = None,
 ) -> ChatOut:
-    """Start a new chat."""
+    """Start a new chat (every field is optional, and so is the body)."""
+    body = body or ChatCreate()
     await check_chat_quota(session, owner_id=principal.id, limit=settings.max_chats_per_principal)
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
@@ -84,10 +88,10 @@ async def get_chat(
 async def update_chat(
     chat_id: uuid.UUID, principal: PrincipalDep, body: ChatUpdate, session: WriteSessionDep
 ) -> ChatOut:
-    """Rename a chat or replace its metadata."""
+    """Rename a chat or replace its metadata; `null` clears a field."""
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("metadata") is None:
-        changes.pop("metadata", None)
+    if "metadata" in changes and changes["metadata"] is None:
+        changes["metadata"] = {}  # the column holds an object: empty is its cleared state
     chat = await service.update_chat(session, owner_id=principal.id, chat_id=chat_id, **changes)
     return ChatOut.of(chat)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from qna_agent.api.deps import SessionDep, WriteSessionDep, require_admin
+from qna_agent.api.schema_types import OneLineText
 from qna_agent.api.schemas import Problem
 from qna_agent.api.schemas_security import API_RESPONSES, KeyCreate, KeyCreated, KeyList, KeyOut
 from qna_agent.security import keys
@@ -44,7 +45,10 @@ async def list_keys(session: SessionDep, include_revoked: bool = False) -> KeyLi
         },
     },
 )
-async def revoke_key(key_id: str, session: WriteSessionDep) -> Response:
+async def revoke_key(
+    key_id: Annotated[OneLineText, Path(max_length=100, description="An id or a prefix.")],
+    session: WriteSessionDep,
+) -> Response:
     """Revoke a key (by id or prefix); it stops working on the next request."""
     await keys.revoke_key(session, key_id_or_prefix=key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

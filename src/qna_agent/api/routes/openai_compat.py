@@ -56,7 +56,9 @@ OWNER = "qna-agent"
 class TextPart(BaseModel):
     """One part of a multi-part message; only text parts are read."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"examples": [{"type": "text", "text": "Hello"}]}
+    )
 
     type: str
     text: str | None = None
@@ -65,7 +67,10 @@ class TextPart(BaseModel):
 class WireMessage(BaseModel):
     """A message as OpenAI clients send it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"role": "user", "content": "Can I return a gift?"}]},
+    )
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[TextPart] | None = None
@@ -78,7 +83,9 @@ class WireMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"examples": [{"include_usage": True}]}
+    )
 
     include_usage: bool = False
 
