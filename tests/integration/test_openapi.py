@@ -10,12 +10,18 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from qna_agent.api import schemas, schemas_knowledge, schemas_security
+from qna_agent.api import openai_errors, schemas, schemas_knowledge, schemas_security
 from qna_agent.api.routes import openai_compat
 from qna_agent.main import create_app
 from tests.conftest import make_settings
 
-SHAPES: list[ModuleType] = [schemas, schemas_knowledge, schemas_security, openai_compat]
+SHAPES: list[ModuleType] = [
+    schemas,
+    schemas_knowledge,
+    schemas_security,
+    openai_compat,
+    openai_errors,
+]
 
 
 @pytest.fixture(scope="module")

@@ -49,9 +49,13 @@ async def test_nul_characters_never_reach_the_database(
     settings = with_llm(settings_factory, fake_llm, sql_tool_database_url=f"sqlite:///{nul_db}")
     async with running_app(settings) as (app, _), client_for(app) as client:
         chat_id = await new_chat(client)
-        response = await client.post(
+        # A question with a NUL is the client's mistake (422); the model's and the tools'
+        # output is not, and is cleaned before it is stored.
+        refused = await client.post(
             f"/chats/{chat_id}/messages", json={"content": "What is\x00 it?"}
         )
+        assert refused.status_code == 422, refused.text
+        response = await client.post(f"/chats/{chat_id}/messages", json={"content": "What is it?"})
         assert response.status_code == 201, response.text
         answer = response.json()
         stored = (await client.get(f"/chats/{chat_id}/messages")).json()["data"]

@@ -50,6 +50,19 @@ class OpenAIError(Exception):
 class OpenAIErrorDetail(BaseModel):
     """What went wrong."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "messages: at least one user message is needed",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": None,
+                }
+            ]
+        }
+    )
+
     message: str
     type: str
     param: str | None = None
@@ -168,4 +181,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "The language model is paused (circuit breaker) or the database is down; `Retry-After`."
     ),
     504: _documented("The answer ran out of time."),
+    413: {
+        "description": "The body is larger than `MAX_REQUEST_BYTES` (answered by the server's "
+        "body limit, before any route, as problem+json).",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    },
+    # Also keeps FastAPI from documenting its own 422 (HTTPValidationError): /v1 answers an
+    # invalid request with 400 in OpenAI's shape.
+    "default": _documented('Any other error, in OpenAI\'s `{"error": {...}}` shape.'),
 }
