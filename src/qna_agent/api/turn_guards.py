@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat import service
 from qna_agent.chat.models import STATUS_FAILED, STATUS_IN_PROGRESS, Message
@@ -97,13 +97,11 @@ def guard_turn(
     """Checks and records written in the turn's own transaction."""
     ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
 
-    async def before_commit(session: AsyncSession, assistant: Message) -> None:
-        await check_message_quota(
-            session, chat_id=assistant.chat_id, limit=settings.max_messages_per_chat
-        )
+    def before_commit(conn: Connection, assistant: Message) -> None:
+        check_message_quota(conn, chat_id=assistant.chat_id, limit=settings.max_messages_per_chat)
         if key is not None:
-            await idempotency.remember(
-                session,
+            idempotency.remember(
+                conn,
                 principal_id=principal.id,
                 key=key,
                 digest=digest,

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Row, Table, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat.models import (
@@ -23,6 +23,7 @@ from qna_agent.db.base import utcnow
 from qna_agent.errors import NotFound
 
 MESSAGES = cast(Table, Message.__table__)
+CHATS = cast(Table, Chat.__table__)
 
 
 async def get_chat(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID) -> Chat:
@@ -71,24 +72,61 @@ async def get_message(
     return message
 
 
-async def conversation(
-    session: AsyncSession, *, chat_id: uuid.UUID, before: uuid.UUID, limit: int
-) -> list[Message]:
-    """The last `limit` exchanged messages before `before`, oldest first, for the model."""
+def conversation(
+    conn: Connection, *, chat_id: uuid.UUID, before: uuid.UUID, limit: int
+) -> list[tuple[str, str]]:
+    """Role and content of the last `limit` exchanged messages before `before`, oldest first,
+    for the model (a unit of work: only the two columns, no JSON to decode)."""
     if limit == 0:
         return []
-    rows = await session.scalars(
-        select(Message)
+    rows = conn.execute(
+        select(MESSAGES.c.role, MESSAGES.c.content)
         .where(
-            Message.chat_id == chat_id,
-            Message.id < before,
-            (Message.role == ROLE_USER)
-            | ((Message.role == ROLE_ASSISTANT) & (Message.status == STATUS_COMPLETED)),
+            MESSAGES.c.chat_id == chat_id,
+            MESSAGES.c.id < before,
+            (MESSAGES.c.role == ROLE_USER)
+            | ((MESSAGES.c.role == ROLE_ASSISTANT) & (MESSAGES.c.status == STATUS_COMPLETED)),
         )
-        .order_by(Message.id.desc())
+        .order_by(MESSAGES.c.id.desc())
         .limit(limit)
-    )
-    return list(reversed(rows.all()))
+    ).all()
+    return [(str(role), str(content)) for role, content in reversed(rows)]
+
+
+def chat_exists(conn: Connection, *, owner_id: str, chat_id: uuid.UUID) -> None:
+    """NotFound unless the chat exists and belongs to `owner_id` (a unit of work)."""
+    found = conn.execute(
+        select(CHATS.c.id).where(CHATS.c.id == chat_id, CHATS.c.owner_id == owner_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"chat {chat_id} not found", resource="chat")
+
+
+def new_message(**values: Any) -> dict[str, Any]:
+    """Every column of a new message row: the given values over the defaults."""
+    now = utcnow()
+    row: dict[str, Any] = {
+        "parent_id": None,
+        "content": "",
+        "error": None,
+        "citations": [],
+        "tool_calls": [],
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_micros": 0,
+        "model": None,
+        "latency_ms": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update(values)
+    return row
+
+
+def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> list[Message]:
+    """Insert complete message rows (`new_message`) in one statement; the detached Messages."""
+    conn.execute(insert(MESSAGES), rows)
+    return [Message(**row) for row in rows]
 
 
 def message_from_row(row: Row[Any]) -> Message:

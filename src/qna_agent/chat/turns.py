@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.pricing import PriceTable
@@ -59,7 +59,15 @@ log = structlog.get_logger(__name__)
 CANCEL_STORE_SECONDS = 5.0
 STOP_POLL_SECONDS = 0.1
 
-BeforeCommit = Callable[[AsyncSession, Message], Awaitable[None]]
+# Runs inside the turn's first transaction (a unit of work, maybe in the writer thread).
+BeforeCommit = Callable[[Connection, Message], None]
+
+
+def as_prompt(history: list[tuple[str, str]]) -> list[ChatMessage]:
+    """Stored (role, content) pairs as the messages sent to the model."""
+    return [
+        ChatMessage("user" if role == ROLE_USER else "assistant", text) for role, text in history
+    ]
 
 
 class TurnRunner:
@@ -117,35 +125,42 @@ class TurnRunner:
     ) -> Turn:
         """Commit the question and an in-progress answer, then run the agent in a task.
 
-        `before_commit(session, assistant_message)` runs in the same transaction (quotas,
+        `before_commit(connection, assistant_message)` runs in the same transaction (quotas,
         idempotency records); if it raises, nothing is stored and no turn starts.
         """
         content = outcome.without_nul(content)
-        async with self._database.write_sessions.begin() as session:
-            await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
-            # Ids are made here, so the history is read first and both rows go in one flush:
-            # each statement is a round trip to the database (to its thread, on SQLite).
+        limit = self._history_messages
+
+        def store_question(conn: Connection) -> tuple[Message, Message, list[ChatMessage]]:
+            # One unit of work (db/units.py): the chat check, the history, both rows and the
+            # guards are one trip to the database, in one transaction.
+            repository.chat_exists(conn, owner_id=owner_id, chat_id=chat_id)
             user_id = uuid7()
-            prompt = await self._history(session, chat_id=chat_id, before=user_id)
-            user_message = Message(
-                id=user_id,
-                chat_id=chat_id,
-                role=ROLE_USER,
-                content=content,
-                status=STATUS_COMPLETED,
+            history = repository.conversation(conn, chat_id=chat_id, before=user_id, limit=limit)
+            user, assistant = repository.insert_messages(
+                conn,
+                [
+                    repository.new_message(
+                        id=user_id,
+                        chat_id=chat_id,
+                        role=ROLE_USER,
+                        content=content,
+                        status=STATUS_COMPLETED,
+                    ),
+                    repository.new_message(
+                        id=uuid7(),
+                        chat_id=chat_id,
+                        parent_id=user_id,
+                        role=ROLE_ASSISTANT,
+                        status=STATUS_IN_PROGRESS,
+                    ),
+                ],
             )
-            assistant = Message(
-                id=uuid7(),
-                chat_id=chat_id,
-                parent_id=user_id,
-                role=ROLE_ASSISTANT,
-                content="",
-                status=STATUS_IN_PROGRESS,
-            )
-            session.add_all([user_message, assistant])
-            await session.flush()
             if before_commit is not None:
-                await before_commit(session, assistant)
+                before_commit(conn, assistant)
+            return user, assistant, as_prompt(history)
+
+        user_message, assistant, prompt = await self._database.write(store_question)
         prompt.append(ChatMessage("user", content))
         metrics.USER_MESSAGES.inc()
         return self._launch(Turn(user_message, assistant), prompt, stream)
@@ -172,7 +187,15 @@ class TurnRunner:
                     resource="message",
                     message_status=assistant.status,
                 )
-            prompt = await self._history(session, chat_id=chat_id, before=question.id)
+            history = await session.run_sync(
+                lambda sync: repository.conversation(
+                    sync.connection(),
+                    chat_id=chat_id,
+                    before=question.id,
+                    limit=self._history_messages,
+                )
+            )
+        prompt = as_prompt(history)
         prompt.append(ChatMessage("user", question.content))
         turn = Turn(
             question,
@@ -224,16 +247,6 @@ class TurnRunner:
         turn = self._running.get(message_id)
         if turn is not None:
             turn.cancel(reason)
-
-    async def _history(
-        self, session: AsyncSession, *, chat_id: uuid.UUID, before: uuid.UUID
-    ) -> list[ChatMessage]:
-        history = await repository.conversation(
-            session, chat_id=chat_id, before=before, limit=self._history_messages
-        )
-        return [
-            ChatMessage("user" if m.role == ROLE_USER else "assistant", m.content) for m in history
-        ]
 
     def _launch(self, turn: Turn, prompt: list[ChatMessage], stream: bool) -> Turn:
         message_id = turn.assistant_message.id

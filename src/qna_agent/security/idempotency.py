@@ -7,8 +7,9 @@ import json
 import re
 import uuid
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.db.base import utcnow
@@ -43,8 +44,8 @@ async def find(
     return record
 
 
-async def remember(
-    session: AsyncSession,
+def remember(
+    conn: Connection,
     *,
     principal_id: str,
     key: str,
@@ -53,17 +54,18 @@ async def remember(
     message_id: uuid.UUID,
     ttl: timedelta,
 ) -> None:
-    """Store a key with the turn it began, replacing an expired record. A live record with the
-    same key makes the flush fail (IntegrityError): a concurrent request won."""
-    await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.principal_id == principal_id,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.created_at < utcnow() - ttl,
+    """Store a key with the turn it began, replacing an expired record (a unit of work). A live
+    record with the same key makes the insert fail (IntegrityError): a concurrent request won."""
+    table = cast(Table, IdempotencyRecord.__table__)
+    conn.execute(
+        delete(table).where(
+            table.c.principal_id == principal_id,
+            table.c.key == key,
+            table.c.created_at < utcnow() - ttl,
         )
     )
-    session.add(
-        IdempotencyRecord(
+    conn.execute(
+        insert(table).values(
             principal_id=principal_id,
             key=key,
             request_hash=digest,
@@ -71,7 +73,6 @@ async def remember(
             message_id=message_id,
         )
     )
-    await session.flush()
 
 
 async def purge_expired(database: Database, *, ttl: timedelta) -> int:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, func, select, text
 
 from qna_agent.chat.models import Chat, Message
 from qna_agent.errors import QuotaExceeded
@@ -22,40 +21,37 @@ _CHATS_OF_OWNER = 0x51A0
 _MESSAGES_OF_CHAT = 0x51A1
 
 
-async def lock_for_count(session: AsyncSession, namespace: int, name: str) -> None:
+def lock_for_count(conn: Connection, namespace: int, name: str) -> None:
     """Serialise, until this transaction ends, the transactions that count `name`."""
-    if session.get_bind().dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return
     digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
     # Two names sharing a hash only wait for each other: never a wrong count.
-    await session.execute(
+    conn.execute(
         text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
         {"namespace": namespace, "key": int.from_bytes(digest, "big", signed=True)},
     )
 
 
-async def check_chat_quota(session: AsyncSession, *, owner_id: str, limit: int) -> None:
+def check_chat_quota(conn: Connection, *, owner_id: str, limit: int) -> None:
     """Refuse a new chat when the owner already has `limit`; the chat must be inserted in the
     same transaction (the lock taken here holds off the owner's other creations until then)."""
-    await lock_for_count(session, _CHATS_OF_OWNER, owner_id)
-    count = await session.scalar(
-        select(func.count()).select_from(Chat).where(Chat.owner_id == owner_id)
-    )
+    lock_for_count(conn, _CHATS_OF_OWNER, owner_id)
+    count = conn.scalar(select(func.count()).select_from(Chat).where(Chat.owner_id == owner_id))
     if (count or 0) >= limit:
         raise QuotaExceeded(
             f"you have {count} chats; the limit is {limit}: delete some first", limit=limit
         )
 
 
-async def check_message_quota(session: AsyncSession, *, chat_id: uuid.UUID, limit: int) -> None:
-    """Refuse a turn whose two messages, already added to `session`, take the chat past `limit`
-    (the caller's transaction then stores nothing)."""
+def check_message_quota(conn: Connection, *, chat_id: uuid.UUID, limit: int) -> None:
+    """Refuse a turn whose two messages, already inserted in this transaction, take the chat
+    past `limit` (the caller's transaction then stores nothing). Units of work: see
+    db/units.py."""
     # After the lock, the count (a new snapshot under READ COMMITTED) sees every turn that
     # was committed while this one waited.
-    await lock_for_count(session, _MESSAGES_OF_CHAT, str(chat_id))
-    count = await session.scalar(
-        select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
-    )
+    lock_for_count(conn, _MESSAGES_OF_CHAT, str(chat_id))
+    count = conn.scalar(select(func.count()).select_from(Message).where(Message.chat_id == chat_id))
     if (count or 0) > limit:
         held = (count or 0) - 2
         raise QuotaExceeded(

@@ -41,7 +41,10 @@ async def create_chat(
 ) -> ChatOut:
     """Start a new chat (every field is optional, and so is the body)."""
     body = body or ChatCreate()
-    await check_chat_quota(session, owner_id=principal.id, limit=settings.max_chats_per_principal)
+    limit = settings.max_chats_per_principal
+    await session.run_sync(
+        lambda sync: check_chat_quota(sync.connection(), owner_id=principal.id, limit=limit)
+    )
     chat = await service.create_chat(
         session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
