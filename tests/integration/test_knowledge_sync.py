@@ -19,7 +19,7 @@ async def test_sync_adds_changes_removes_and_skips(
     (knowledge / "a.md").write_text("# Alpha\n\nThe alpha policy covers kettles.\n")
     (knowledge / "b.txt").write_text("Beta text about tents.\n")
     (knowledge / "image.png").write_bytes(b"\x89PNG")
-    (knowledge / "bad.md").write_bytes(b"\xff\xfe\xfa not utf8")
+    (knowledge / "bad.md").write_bytes(bytes(range(256)) * 4)
     services = build_services(settings_factory(knowledge_dir=knowledge, kb_sync_on_start=False))
     try:
         await prepare(services)
@@ -27,7 +27,7 @@ async def test_sync_adds_changes_removes_and_skips(
         assert sorted(first.added) == ["a.md", "b.txt"]
         assert dict(first.skipped).keys() == {"image.png", "bad.md"}
         assert "unsupported" in dict(first.skipped)["image.png"]
-        assert "UTF-8" in dict(first.skipped)["bad.md"]
+        assert "binary data" in dict(first.skipped)["bad.md"]
 
         again = await services.knowledge.sync()
         assert sorted(again.unchanged) == ["a.md", "b.txt"]
