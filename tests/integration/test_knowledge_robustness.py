@@ -12,6 +12,7 @@ from qna_agent.config import Settings
 from qna_agent.container import Services, build_services, prepare
 from tests.conftest import client_for, running_app
 from tests.documents import corrupted_pdfs
+from tests.fake_embeddings import running_embeddings_server
 
 GOOD = b"# Kettle care\n\nDescale the Ember kettle every four weeks.\n"
 NUL_TEXT = b"Quokka lamps\x00 need a new bulb every spring.\n"
@@ -126,3 +127,37 @@ async def test_a_file_the_database_refuses_is_skipped_not_the_sync(
     finally:
         await services.close()
 
+
+async def test_an_embeddings_outage_degrades_search_and_refuses_uploads(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    with running_embeddings_server() as embeddings:
+        settings = settings_factory(
+            kb_embedder="openai",
+            kb_embeddings_base_url=embeddings.base_url,
+            kb_embeddings_model="fake-embed",
+        )
+        async with running_app(settings) as (app, _), client_for(app) as client:
+            query = {"q": "how long is the return window"}
+            embeddings.status = 503
+            down = await client.get("/kb/search", params=query)
+            assert down.status_code == 200, down.text
+            results = down.json()["results"]
+            assert results and results[0]["source"] == "refund-policy.md"
+            assert all(r["vector_score"] is None for r in results)  # lexical only
+
+            refused = await client.post("/kb/documents", files={"file": ("a.md", GOOD)})
+            assert refused.status_code == 502, refused.text
+            assert refused.json()["code"] == "upstream_error"
+            assert "HTTP 503" in refused.json()["detail"]
+
+            chat = (await client.post("/chats", json={})).json()["id"]
+            answer = await client.post(
+                f"/chats/{chat}/messages", json={"content": "How long do I have to return it?"}
+            )
+            assert answer.status_code == 201, answer.text
+            assert "30 days" in answer.json()["content"]
+
+            embeddings.status = 200  # the degraded result was not cached
+            back = (await client.get("/kb/search", params=query)).json()["results"]
+            assert any(r["vector_score"] is not None for r in back)

@@ -27,6 +27,7 @@ from qna_agent.errors import Conflict, NotFound
 from qna_agent.knowledge import generation
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.embedding_onnx import release_freed_heap
+from qna_agent.knowledge.embedding_openai import EmbeddingServiceError
 from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
 from qna_agent.knowledge.index import (
     IndexSettings,
@@ -93,6 +94,7 @@ class KnowledgeBase:
         self._generation_check_seconds = generation_check_seconds
         self._next_generation_check = 0.0
         self._reload_lock = asyncio.Lock()
+        self._dense_failures = 0
 
     # --- state ---------------------------------------------------------------------------
     async def _changed(self, *, force: bool = True) -> None:
@@ -184,8 +186,10 @@ class KnowledgeBase:
                     self._cache.move_to_end(key)
                     span.set_attribute("qna.kb.cached", True)
                     return cached
+                failures = self._dense_failures
                 hits = await self._search(query, top_k)
-                self._cache[key] = hits
+                if failures == self._dense_failures:  # a lexical-only fallback is not cached
+                    self._cache[key] = hits
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
                 span.set_attribute("qna.kb.hits", len(hits))
@@ -193,6 +197,16 @@ class KnowledgeBase:
             metrics.KB_SEARCHES.inc()
             metrics.KB_SEARCH_DURATION.observe(time.perf_counter() - started)
         return hits
+
+    async def _dense_or_nothing(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """Dense candidates, or none while the embeddings endpoint fails: the answer then
+        rests on lexical search (vector scores null) instead of failing the agent's turn."""
+        try:
+            return await self._dense(query, limit)
+        except EmbeddingServiceError as exc:
+            self._dense_failures += 1
+            log.warning("knowledge_dense_search_unavailable", error=exc.detail)
+            return []
 
     async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:
         if self.embeddings is None or not query.strip():
@@ -226,7 +240,7 @@ class KnowledgeBase:
         limit = max(self._candidates, top_k)
         # The query embedding (a worker thread) and the lexical query (the database) overlap.
         dense, lexical = await asyncio.gather(
-            self._dense(query, limit), self._lexical(query, limit)
+            self._dense_or_nothing(query, limit), self._lexical(query, limit)
         )
         fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
         async with self._database.sessions() as session:
