@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from examples.build_example_pdf import pdf_document
 
+__all__ = ["corrupted_pdfs", "make_pdf", "pdf_document"]
+
 
 def make_pdf(lines: list[str]) -> bytes:
     """A valid one-page PDF with the given lines of text (Helvetica)."""

@@ -4,8 +4,7 @@ and any document over the limits turned into an UnreadableDocument with a reason
 from __future__ import annotations
 
 import pytest
-from examples.build_example_pdf import pdf_document
-from tests.documents import corrupted_pdfs, make_pdf
+from tests.documents import corrupted_pdfs, make_pdf, pdf_document
 
 from qna_agent.knowledge.decoding import NotText, decode_text
 from qna_agent.knowledge.loader import (
