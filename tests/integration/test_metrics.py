@@ -167,7 +167,9 @@ async def test_dashboards_and_alerts_only_use_metrics_the_service_exposes(
 ) -> None:
     from tests.unit.test_observability_files import alert_queries, dashboard_queries, metric_names
 
-    settings = llm_settings(settings_factory, fake_llm)
+    # Priced, so that llm_cost_total (the dashboard's cost panel) has a sample.
+    prices = {"fake-model": {"prompt": 1.0, "completion": 2.0}}
+    settings = llm_settings(settings_factory, fake_llm, llm_prices=prices)
     script_turn(fake_llm)
     async with running_app(settings) as (app, _), client_for(app) as client:
         chat_id = await new_chat(client)
