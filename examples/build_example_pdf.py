@@ -1,6 +1,6 @@
-"""Write the example PDF of the knowledge base: Harbor & Pine's Ember kettle manual.
+"""Write the example PDF of the knowledge base: the Harbor 1.7 L kettle's user manual.
 
-    python examples/build_example_pdf.py [examples/knowledge/ember-kettle-manual.pdf]
+    python examples/build_example_pdf.py [examples/knowledge/harbor-kettle-manual.pdf]
 
 A PDF with real text (Helvetica, one text line per line of the source) written by hand in a
 few lines of code: no download and no PDF library, and the same bytes on every run (no
@@ -15,55 +15,66 @@ import sys
 import textwrap
 from pathlib import Path
 
-OUTPUT = Path(__file__).parent / "knowledge" / "ember-kettle-manual.pdf"
+OUTPUT = Path(__file__).parent / "knowledge" / "harbor-kettle-manual.pdf"
 LINE_CHARS = 90
 PAGE_LINES = 48
 
 MANUAL = [
     [
-        "Ember 1.7 L Electric Kettle - User Manual",
-        "Model HP-EK17. Harbor & Pine, 2026 edition.",
+        "Harbor 1.7 L Electric Kettle - User Manual",
+        "Models KT-HARBOR-17-EU (UK and EU, 220-240 V) and KT-HARBOR-17-US (US and Canada, "
+        "120 V). Harbor & Pine, 2026 edition.",
         "",
-        "Safety first",
-        "Use the kettle only on a 220-240 V AC supply. It is not designed for 110-120 V "
-        "outlets, and a travel adapter or voltage converter will damage the heating element.",
-        "Never immerse the kettle, its base or the cable in water. Keep the base dry.",
-        "Fill between the MIN (0.5 L) and MAX (1.7 L) marks. Overfilling makes boiling water "
-        "spit from the spout.",
-        "Children from 8 years may use the kettle only under supervision.",
+        "Safety",
+        "Use the kettle only on the voltage printed under its base. A UK or EU model used in "
+        "North America with a travel plug adapter or a voltage converter overheats, and the "
+        "damage is not covered by the warranty.",
+        "Never put the kettle, its power base or the cable in water or in a dishwasher.",
+        "Fill between the MIN (0.5 L) and MAX (1.7 L) marks. Above MAX, boiling water can spit "
+        "out of the spout.",
+        "Children aged 8 and over may use the kettle only under supervision.",
         "",
-        "First use",
-        "Fill the kettle to MAX, boil it, and pour the water away. Do this twice to remove "
-        "any manufacturing residue. A faint smell during the first boils is normal.",
+        "Before first use",
+        "Fill the kettle to MAX, boil it and pour the water away. Do this twice. A faint smell "
+        "during the first boils is normal and goes away.",
+        "The power base stores surplus cable underneath: wind it round the base and lead it out "
+        "through the slot on the side that suits your kitchen.",
     ],
     [
         "Everyday use",
-        "Place the kettle on its base and press the switch down: the blue ring lights up. "
-        "The kettle switches off by itself when the water boils, and the ring goes dark.",
-        "Boil-dry protection: if the kettle is switched on empty, it cuts the power. Let it "
-        "cool for 10 minutes before refilling; it then works normally again.",
-        "Keep-warm: hold the switch down for 3 seconds after boiling to keep the water at "
-        "80 C for up to 30 minutes. The ring blinks while keep-warm is on.",
+        "Put the kettle on its base and press the switch down: the ring around the switch "
+        "lights up blue. The kettle switches itself off when the water boils and the ring "
+        "goes dark. Lift the kettle off the base to pour; it can be set down in any direction.",
+        "Keep-warm: after boiling, hold the switch down for 3 seconds. The ring blinks and the "
+        "kettle keeps the water at about 80 degrees C for up to 30 minutes, then switches off. "
+        "Press the switch again to stop keep-warm early.",
+        "Boil-dry protection: switched on empty, the kettle cuts the power by itself. Let it "
+        "cool for 10 minutes before you refill it; it then works normally again.",
         "",
-        "Descaling",
-        "In hard-water areas descale every 4 weeks, elsewhere every 3 months. Fill with a "
-        "mix of half water and half white vinegar (or a citric acid descaler), leave it for "
-        "one hour without boiling, empty it, then boil clean water twice.",
-        "The mesh filter in the spout lifts out for rinsing. A replacement filter (part "
-        "HP-EK17-F) costs 4 EUR or 4 GBP from our spare parts page.",
+        "Cleaning and descaling",
+        "Wipe the outside with a damp cloth; no abrasive cleaners on the stainless steel.",
+        "Descale every 4 weeks in a hard-water area and every 12 weeks where the water is soft: "
+        "500 ml of water and 500 ml of white vinegar, boil once, switch off, leave it for 30 "
+        "minutes, pour away and rinse, then boil fresh water twice.",
+        "The mesh limescale filter slides out of the spout for rinsing. A replacement filter, "
+        "part KT-HARBOR-17-F, costs 4 EUR / 4 GBP / 5 USD from our spare parts page.",
     ],
     [
         "Troubleshooting",
-        "The kettle does not switch on: check that the base is plugged in and that the kettle "
-        "sits flat on it. If the boil-dry protection tripped, let it cool for 10 minutes.",
-        "The kettle switches off before boiling: limescale on the element. Descale it.",
-        "Water tastes of plastic: boil and discard fresh water three times. If it persists "
-        "after a week, contact us: it is covered by the warranty.",
+        "The kettle does not switch on: check that the base is plugged in and switched on at "
+        "the wall, and that the kettle sits flat on the base. If boil-dry protection cut the "
+        "power, let it cool for 10 minutes.",
+        "It switches off before the water boils: limescale on the heating plate. Descale it.",
+        "The water tastes of plastic: boil a full kettle and pour it away three times. If the "
+        "taste is still there after a week of use, contact us: that is a warranty case.",
+        "The ring does not light up but the kettle heats: the light has failed; the kettle is "
+        "safe to use. Contact us for a warranty repair.",
         "",
-        "Warranty and recycling",
-        "The Ember kettle has a 2-year warranty from delivery; see our warranty page. "
-        "Limescale damage is not covered. Do not put the kettle in household waste: take it "
-        "to a collection point for small electrical appliances.",
+        "Warranty and disposal",
+        "The kettle has a 2-year warranty from the day it was delivered (see our warranty "
+        "page); limescale damage is not covered. Do not put it in household waste: bring it to "
+        "a collection point for small electrical appliances, or use our free take-back when "
+        "you buy a new one.",
     ],
 ]
 

@@ -17,7 +17,7 @@ async def test_list_and_get_documents(client: httpx.AsyncClient) -> None:
     assert len(page["data"]) == 4 and page["has_more"] is True
     rest = (await client.get("/kb/documents", params={"after": page["next_cursor"]})).json()
     documents = page["data"] + rest["data"]
-    assert len(documents) == 10
+    assert len(documents) == 13
     refund = next(d for d in documents if d["path"] == "refund-policy.md")
     assert refund["source"] == "directory"
     assert refund["chunk_count"] > 3

@@ -51,7 +51,7 @@ async def test_one_turn_moves_the_metrics(
     assert delta("tool_call_duration_seconds_count", **tool) == 1
     assert delta("knowledge_base_searches_total") == 1
     assert delta("knowledge_base_search_duration_seconds_count") == 1
-    assert value(after, "kb_documents") == 10
+    assert value(after, "kb_documents") == 13
     assert value(after, "kb_chunks") >= 10
     assert value(after, "sse_streams_in_progress") == 0
     assert any(name == "qna_agent_build_info" for name, _ in after)
