@@ -19,12 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from qna_agent.db.engine import Database
-from qna_agent.errors import Conflict, NotFound
-from qna_agent.knowledge import generation
+from qna_agent.knowledge import documents, generation
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.embedding_onnx import release_freed_heap
 from qna_agent.knowledge.embedding_openai import EmbeddingServiceError
@@ -38,9 +36,9 @@ from qna_agent.knowledge.index import (
     sync_directory,
 )
 from qna_agent.knowledge.loader import DocumentLimits
-from qna_agent.knowledge.models import SOURCE_UPLOAD, KbChunk, KbDocument
+from qna_agent.knowledge.models import KbChunk, KbDocument
 from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
-from qna_agent.knowledge.uploads import UploadOutcome, store_upload, upload_path
+from qna_agent.knowledge.uploads import UploadOutcome, delete_upload, store_upload, upload_path
 from qna_agent.knowledge.vectors import FloatMatrix
 from qna_agent.knowledge.vectors_store import (
     MemoryVectorIndex,
@@ -271,31 +269,15 @@ class KnowledgeBase:
         self, *, limit: int, after: uuid.UUID | None
     ) -> tuple[Sequence[KbDocument], bool]:
         """Documents by id, and whether more follow."""
-        query = select(KbDocument).order_by(KbDocument.id).limit(limit + 1)
-        if after is not None:
-            query = query.where(KbDocument.id > after)
-        async with self._database.sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return rows[:limit], len(rows) > limit
+        return await documents.page(self._database, limit=limit, after=after)
 
     async def get_document(self, document_id: uuid.UUID) -> KbDocument:
         """One document, or NotFound."""
-        async with self._database.sessions() as session:
-            document = await session.get(KbDocument, document_id)
-        if document is None:
-            raise NotFound(f"document {document_id} not found", resource="document")
-        return document
+        return await documents.get(self._database, document_id)
 
     async def get_chunk(self, chunk_id: int) -> tuple[KbChunk, KbDocument]:
         """One passage and its document, or NotFound (chunk ids change on re-index)."""
-        async with self._database.sessions() as session:
-            chunk = await session.get(KbChunk, chunk_id)
-            document = await session.get(KbDocument, chunk.document_id) if chunk else None
-        if chunk is None or document is None:
-            raise NotFound(
-                f"passage {chunk_id} not found (it may have been re-indexed)", resource="chunk"
-            )
-        return chunk, document
+        return await documents.get_chunk(self._database, chunk_id)
 
     async def upload(self, filename: str, data: bytes) -> tuple[KbDocument, bool]:
         """Index an uploaded file, kept in the database; returns it and whether it is new."""
@@ -324,17 +306,6 @@ class KnowledgeBase:
         return document, outcome
 
     async def delete(self, document_id: uuid.UUID) -> None:
-        """Remove an uploaded document (directory documents follow their files)."""
-        document = await self.get_document(document_id)
-        if document.source != SOURCE_UPLOAD:
-            raise Conflict(
-                f"{document.path} comes from KNOWLEDGE_DIR; remove the file there and sync"
-            )
-        async with self._database.write_sessions.begin() as session:
-            await generation.bump(session)
-            await session.execute(
-                delete(KbDocument).where(
-                    KbDocument.id == document_id, KbDocument.source == SOURCE_UPLOAD
-                )
-            )
+        """Remove an uploaded document (directory documents follow their files: Conflict)."""
+        await delete_upload(self._database, document_id)
         await self._changed()

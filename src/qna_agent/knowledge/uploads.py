@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from pathlib import PurePosixPath
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, InvalidInput, PayloadTooLarge
+from qna_agent.knowledge import documents, generation
 from qna_agent.knowledge.loader import (
     DocumentTooLarge,
     UnreadableDocument,
@@ -100,3 +102,17 @@ async def store_upload(
         data=data,
     )
     return document, UploadOutcome.ADDED if existing is None else UploadOutcome.REPLACED
+
+
+async def delete_upload(database: Database, document_id: uuid.UUID) -> None:
+    """Remove an uploaded document; NotFound, or Conflict for a directory document."""
+    document = await documents.get(database, document_id)
+    if document.source != SOURCE_UPLOAD:
+        raise Conflict(f"{document.path} comes from KNOWLEDGE_DIR; remove the file there and sync")
+    async with database.write_sessions.begin() as session:
+        await generation.bump(session)
+        await session.execute(
+            delete(KbDocument).where(
+                KbDocument.id == document_id, KbDocument.source == SOURCE_UPLOAD
+            )
+        )
