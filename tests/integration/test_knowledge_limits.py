@@ -56,8 +56,8 @@ async def test_one_upload_is_bounded_by_the_settings(
 async def test_parsing_an_upload_leaves_the_event_loop_free(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    pages = [[f"Page {n} of the big manual.", "Nothing to see here."] for n in range(500)]
-    manual = pdf_document(pages)
+    # 500 pages to parse but one passage to store: parsing is what would hold the loop.
+    manual = pdf_document([["The big manual, page one."]] + [[""]] * 499)
     settings = settings_factory(kb_embedder="none", kb_sync_on_start=False)
     async with running_app(settings) as (app, _), client_for(app) as client:
         gaps: list[float] = []
@@ -74,6 +74,7 @@ async def test_parsing_an_upload_leaves_the_event_loop_free(
         took = time.perf_counter() - started
         ticker.cancel()
         assert response.status_code == 201, response.text
-        assert response.json()["chunk_count"] == 500
-        # Inline, parsing 500 pages held the loop for the whole upload (about a second here).
-        assert max(gaps) < max(0.25, took / 3), (max(gaps), took)
+        assert response.json()["chunk_count"] == 1
+        # Inline, parsing held the loop for nearly the whole upload; in a thread the loop only
+        # waits for its turn at the GIL.
+        assert max(gaps) < took / 2, (max(gaps), took)
