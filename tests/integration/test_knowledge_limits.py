@@ -56,9 +56,12 @@ async def test_one_upload_is_bounded_by_the_settings(
 async def test_parsing_an_upload_leaves_the_event_loop_free(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    # 500 pages to parse but one passage to store: parsing is what would hold the loop.
-    manual = pdf_document([["The big manual, page one."]] + [[""]] * 499)
-    settings = settings_factory(kb_embedder="none", kb_sync_on_start=False)
+    # Many pages to parse but one passage to store: parsing is what would hold the loop, for
+    # long enough (0.7-1.5 s here) that a busy machine's own stalls cannot hide the difference.
+    manual = pdf_document([["The big manual, page one."]] + [[""]] * 1499)
+    settings = settings_factory(
+        kb_embedder="none", kb_sync_on_start=False, kb_max_document_pages=1500
+    )
     async with running_app(settings) as (app, _), client_for(app) as client:
         gaps: list[float] = []
 
