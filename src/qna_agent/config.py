@@ -223,7 +223,22 @@ class Settings(BaseSettings):
         1024, ge=0, le=1_000_000, description="Cached search results (per process)."
     )
     kb_max_upload_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Largest document accepted by POST /kb/documents."
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest document accepted by POST /kb/documents (413) and by a sync of "
+        "KNOWLEDGE_DIR (skipped).",
+    )
+    kb_max_document_pages: int = Field(
+        500,
+        ge=1,
+        description="Most pages of one PDF (about 2 ms of parsing a page): 413 on upload, "
+        "skipped by a sync.",
+    )
+    kb_max_document_chunks: int = Field(
+        2000,
+        ge=1,
+        description="Most passages of one document (embedding costs about 50 ms a passage per "
+        "core): 413 on upload, skipped by a sync.",
     )
 
     # --- language model ---------------------------------------------------------------------

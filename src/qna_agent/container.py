@@ -27,6 +27,7 @@ from qna_agent.db import migrate
 from qna_agent.db.engine import Database
 from qna_agent.knowledge.embedding import Embedder, build_embedder
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
+from qna_agent.knowledge.loader import DocumentLimits
 from qna_agent.knowledge.service import KnowledgeBase
 from qna_agent.observability import tracing  # --- observability ---
 from qna_agent.security.setup import Security, build_security
@@ -153,7 +154,11 @@ def build_knowledge(settings: Settings, database: Database) -> KnowledgeBase:
         rrf_k=settings.kb_rrf_k,
         min_vector_score=settings.kb_min_vector_score,
         cache_size=settings.kb_search_cache_size,
-        max_upload_bytes=settings.kb_max_upload_bytes,
+        limits=DocumentLimits(
+            max_bytes=settings.kb_max_upload_bytes,
+            max_pages=settings.kb_max_document_pages,
+            max_chunks=settings.kb_max_document_chunks,
+        ),
     )
 
 

@@ -426,7 +426,7 @@ def test_knowledge_base_view(browser: Browser, server: str, tmp_path: Path) -> N
     page, problems = open_page(browser, server)
     page.click("#nav-kb")
     rows = page.locator("#kb-documents tbody tr")
-    pw_expect(rows).to_have_count(10)
+    pw_expect(rows).to_have_count(13)
     pw_expect(rows.filter(has_text="refund-policy.md").locator("td.num").first).not_to_have_text(
         "0"
     )
@@ -444,10 +444,10 @@ def test_knowledge_base_view(browser: Browser, server: str, tmp_path: Path) -> N
     page.set_input_files("#kb-file", str(upload))
     page.click("#kb-upload button")
     pw_expect(page.locator("#kb-status")).to_contain_text("Indexed")
-    pw_expect(rows).to_have_count(11)
+    pw_expect(rows).to_have_count(14)
     page.once("dialog", lambda dialog: dialog.accept())
     rows.filter(has_text="opening-hours.md").locator("button.danger").click()
-    pw_expect(rows).to_have_count(10)
+    pw_expect(rows).to_have_count(13)
     assert problems.errors == []
 
 

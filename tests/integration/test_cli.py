@@ -28,14 +28,14 @@ def test_db_upgrade_kb_sync_search_and_stats(env: Path) -> None:
     assert f"database at revision {max(head_revisions())}" in upgraded.output
     synced = runner.invoke(app, ["kb", "sync"])
     assert synced.exit_code == 0, synced.output
-    assert "10 added" in synced.output
+    assert "13 added" in synced.output
     again = runner.invoke(app, ["kb", "sync", "--json"])
     assert '"unchanged"' in again.output and '"added": []' in again.output
     found = runner.invoke(app, ["kb", "search", "gift card expiry", "--json"])
     assert found.exit_code == 0
     assert "gift-cards-and-promotions.md" in found.output
     stats = runner.invoke(app, ["kb", "stats"])
-    assert stats.output.startswith("10 documents")
+    assert stats.output.startswith("13 documents")
 
 
 def test_backup_and_restore_round_trip(env: Path) -> None:

@@ -14,9 +14,12 @@ from tests.conftest import EXAMPLES, ROOT
 
 runner = CliRunner()
 DATASET = ROOT / "examples" / "eval" / "retrieval.jsonl"
-# Measured on the bundled set (docs/benchmarks.md): hybrid recall@5 1.0, MRR 0.92.
+# Measured on the bundled set (13 documents, 88 questions; docs/knowledge-base.md): hybrid
+# recall@1 0.79, recall@5 1.0, MRR 0.90. Document-level recall@5 and @10 are close to 1.0 on a
+# set this small, so recall@1 is the floor that moves when retrieval gets worse.
 FLOOR_RECALL_AT_5 = 0.95
 FLOOR_HYBRID_MRR = 0.85
+FLOOR_HYBRID_RECALL_AT_1 = 0.75
 
 
 def test_metrics() -> None:
@@ -50,6 +53,7 @@ def test_eval_retrieval_meets_the_floor(tmp_path: Path, monkeypatch: pytest.Monk
     modes = report["modes"]
     assert modes["hybrid"]["recall@5"] >= FLOOR_RECALL_AT_5
     assert modes["hybrid"]["mrr"] >= FLOOR_HYBRID_MRR
+    assert modes["hybrid"]["recall@1"] >= FLOOR_HYBRID_RECALL_AT_1
     # Fusion must not be worse than either retriever alone.
     assert modes["hybrid"]["mrr"] >= max(modes["lexical"]["mrr"], modes["dense"]["mrr"]) - 0.01
 

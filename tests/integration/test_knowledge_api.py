@@ -5,36 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import new_chat
-
-
-def make_pdf(lines: list[str]) -> bytes:
-    """A minimal valid one-page PDF with the given lines of text (Helvetica)."""
-    text = (
-        "BT /F1 12 Tf 72 720 Td 14 TL "
-        + " ".join(f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in lines)
-        + " ET"
-    )
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(text) + text.encode() + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+from tests.documents import make_pdf
 
 
 async def upload(client: httpx.AsyncClient, name: str, data: bytes) -> httpx.Response:
@@ -46,7 +17,7 @@ async def test_list_and_get_documents(client: httpx.AsyncClient) -> None:
     assert len(page["data"]) == 4 and page["has_more"] is True
     rest = (await client.get("/kb/documents", params={"after": page["next_cursor"]})).json()
     documents = page["data"] + rest["data"]
-    assert len(documents) == 10
+    assert len(documents) == 13
     refund = next(d for d in documents if d["path"] == "refund-policy.md")
     assert refund["source"] == "directory"
     assert refund["chunk_count"] > 3
@@ -141,7 +112,7 @@ async def test_bad_uploads_are_refused_cleanly(client: httpx.AsyncClient) -> Non
     for name, data, status in [
         ("photo.png", b"\x89PNG\r\n", 422),
         ("fake.pdf", b"not a pdf at all", 422),
-        ("latin1.txt", "caf\xe9".encode("latin-1"), 422),
+        ("binary.txt", bytes(range(256)) * 4, 422),
         ("empty.md", b"", 422),
         (".hidden.md", b"# x", 422),
         ("huge.md", b"# big\n\n" + b"x" * (11 * 1024 * 1024), 413),

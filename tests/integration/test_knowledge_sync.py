@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from qna_agent.config import Settings
 from qna_agent.container import build_services, prepare
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, running_app
+from tests.observability import json_lines
 
 
 async def test_sync_adds_changes_removes_and_skips(
@@ -19,7 +23,7 @@ async def test_sync_adds_changes_removes_and_skips(
     (knowledge / "a.md").write_text("# Alpha\n\nThe alpha policy covers kettles.\n")
     (knowledge / "b.txt").write_text("Beta text about tents.\n")
     (knowledge / "image.png").write_bytes(b"\x89PNG")
-    (knowledge / "bad.md").write_bytes(b"\xff\xfe\xfa not utf8")
+    (knowledge / "bad.md").write_bytes(bytes(range(256)) * 4)
     services = build_services(settings_factory(knowledge_dir=knowledge, kb_sync_on_start=False))
     try:
         await prepare(services)
@@ -27,7 +31,7 @@ async def test_sync_adds_changes_removes_and_skips(
         assert sorted(first.added) == ["a.md", "b.txt"]
         assert dict(first.skipped).keys() == {"image.png", "bad.md"}
         assert "unsupported" in dict(first.skipped)["image.png"]
-        assert "UTF-8" in dict(first.skipped)["bad.md"]
+        assert "binary data" in dict(first.skipped)["bad.md"]
 
         again = await services.knowledge.sync()
         assert sorted(again.unchanged) == ["a.md", "b.txt"]
@@ -89,3 +93,42 @@ async def test_search_handles_any_text(settings_factory: Callable[..., Settings]
         assert await services.knowledge.search("refund", 3)
     finally:
         await services.close()
+
+
+async def test_the_rescan_loop_indexes_a_file_added_while_serving(
+    settings_factory: Callable[..., Settings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    knowledge = tmp_path / "kb"
+    knowledge.mkdir()
+    (knowledge / "a.md").write_text("# Alpha\n\nThe alpha policy covers kettles.\n")
+    (knowledge / "broken.pdf").write_bytes(b"%PDF-1.7\n")
+    settings = settings_factory(
+        knowledge_dir=knowledge,
+        kb_embedder="none",
+        kb_sync_interval_seconds=0.1,
+        log_format="json",
+        log_level="DEBUG",
+    )
+    async with running_app(settings) as (_, services):
+        await asyncio.sleep(0.5)  # a few re-scans with nothing to do
+        (knowledge / "b.md").write_text("# Beta\n\nThe beta policy covers lanterns.\n")
+        for _ in range(100):
+            hits = await services.knowledge.search("lanterns", 3)
+            if hits:
+                break
+            await asyncio.sleep(0.05)
+        assert [hit.path for hit in hits] == ["b.md"]
+    synced = [
+        line for line in json_lines(capsys.readouterr().err) if line["event"].startswith("knowl")
+    ]
+    levels = [(line["event"], line["level"], line.get("added")) for line in synced]
+    assert levels[:2] == [
+        ("knowledge_base_synced", "info", 1),
+        ("knowledge_file_skipped", "warning", None),
+    ]
+    assert ("knowledge_base_synced", "info", 1) in levels[2:]  # b.md
+    idle = [entry for entry in levels if entry[1] == "debug"]
+    assert len(idle) >= 2  # nothing changed: not news at INFO
+    assert [entry[0] for entry in levels].count("knowledge_file_skipped") == 1

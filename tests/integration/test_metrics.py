@@ -51,7 +51,7 @@ async def test_one_turn_moves_the_metrics(
     assert delta("tool_call_duration_seconds_count", **tool) == 1
     assert delta("knowledge_base_searches_total") == 1
     assert delta("knowledge_base_search_duration_seconds_count") == 1
-    assert value(after, "kb_documents") == 10
+    assert value(after, "kb_documents") == 13
     assert value(after, "kb_chunks") >= 10
     assert value(after, "sse_streams_in_progress") == 0
     assert any(name == "qna_agent_build_info" for name, _ in after)
@@ -167,7 +167,9 @@ async def test_dashboards_and_alerts_only_use_metrics_the_service_exposes(
 ) -> None:
     from tests.unit.test_observability_files import alert_queries, dashboard_queries, metric_names
 
-    settings = llm_settings(settings_factory, fake_llm)
+    # Priced, so that llm_cost_total (the dashboard's cost panel) has a sample.
+    prices = {"fake-model": {"prompt": 1.0, "completion": 2.0}}
+    settings = llm_settings(settings_factory, fake_llm, llm_prices=prices)
     script_turn(fake_llm)
     async with running_app(settings) as (app, _), client_for(app) as client:
         chat_id = await new_chat(client)

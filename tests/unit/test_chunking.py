@@ -72,3 +72,50 @@ def test_empty_and_oversized_sentence() -> None:
     assert chunk_markdown("", size=500, overlap=0) == []
     chunks = chunk_markdown("# T\n\n" + "x" * 1300, size=500, overlap=0)
     assert [len(c.content) for c in chunks] == [500, 500, 300]
+
+
+def test_atx_headings_keep_a_hash_that_is_part_of_the_title() -> None:
+    doc = "# Languages\n\n## Using C#\n\nc sharp\n\n## F# ##\n\nf sharp\n\n   ### Indented\n\nx\n"
+    assert [c.heading for c in chunk_markdown(doc, size=500, overlap=0)] == [
+        "Languages > Using C#",
+        "Languages > F#",
+        "Languages > F# > Indented",
+    ]
+
+
+def test_setext_headings() -> None:
+    doc = (
+        "Kettle Guide\n============\n\nIntro.\n\n"
+        "Descaling\nevery month\n---\n\nUse vinegar.\n\n"
+        "- a list item\n---\n\nAfter a rule.\n"
+    )
+    chunks = chunk_markdown(doc, size=60, overlap=0)
+    assert [c.heading for c in chunks] == ["Kettle Guide", "Kettle Guide > Descaling every month"]
+    assert chunks[1].content.startswith("Use vinegar.")
+    assert "- a list item\n---" in chunks[1].content  # under a list item, `---` is a rule
+    assert markdown_title(doc, "fallback") == "Kettle Guide"
+
+
+def test_front_matter_is_text_not_a_heading() -> None:
+    doc = "---\ntitle: Kettle\ntags: [care]\n---\n\n# Kettle\n\nBody.\n"
+    chunks = chunk_markdown(doc, size=500, overlap=0)
+    assert [(c.heading, c.start_line, c.end_line) for c in chunks] == [("", 1, 4), ("Kettle", 8, 8)]
+
+
+def test_indented_code_blocks_are_whole_and_hold_no_headings() -> None:
+    code = "    # not a heading\n    first()\n\n    # still code\n    second()"
+    doc = f"# Guide\n\nRun this:\n\n{code}\n\nAfter the code.\n"
+    chunks = chunk_markdown(doc, size=20, overlap=0)
+    assert [(c.heading, c.content) for c in chunks] == [
+        ("Guide", "Run this:"),
+        ("Guide", code),  # whole: a code block is cut only past four times the size
+        ("Guide", "After the code."),
+    ]
+    assert (chunks[1].start_line, chunks[1].end_line) == (5, 9)
+
+
+def test_an_indented_list_continuation_is_not_code() -> None:
+    doc = "# Guide\n\n- item\n\n    Continued here. Then a second sentence.\n"
+    contents = [c.content for c in chunk_markdown(doc, size=25, overlap=0)]
+    # Prose is cut between sentences; as code it would have stayed whole.
+    assert contents == ["- item", "    Continued here.", "Then a second sentence."]

@@ -22,8 +22,6 @@ GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
     "$__range": "1h",
     "$job": ".*",
-    "$input_price_per_mtok": "0.15",
-    "$output_price_per_mtok": "0.60",
 }
 METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
 
@@ -87,6 +85,7 @@ def test_dashboard_covers_what_operations_watch() -> None:
         "llm_call_duration_seconds_bucket",
         "llm_calls_total",
         "llm_tokens_total",
+        "llm_cost_total",
         "tool_calls_total",
         "knowledge_base_searches_total",
         "sse_streams_in_progress",

@@ -19,6 +19,7 @@ from qna_agent.cli.common import (
     with_services,
 )
 from qna_agent.errors import QnaError
+from qna_agent.knowledge.uploads import UploadOutcome
 
 app = typer.Typer(help="Knowledge base: index and search documents.", no_args_is_help=True)
 
@@ -64,6 +65,30 @@ def sync(
         out.print(f"  skipped {path}: {reason}", highlight=False)
 
 
+def ingest_targets(paths: list[Path]) -> dict[str, Path]:
+    """The upload name of each file to ingest: a file by its name, the files of a directory
+    by their path inside it (hidden entries skipped). Raises ValueError on a clash."""
+    targets: dict[str, Path] = {}
+    for path in paths:
+        if path.is_file():
+            found = [(path.name, path)]
+        else:
+            found = [
+                (file.relative_to(path).as_posix(), file)
+                for file in sorted(path.rglob("*"))
+                if file.is_file()
+                and not any(part.startswith(".") for part in file.relative_to(path).parts)
+            ]
+        for name, file in found:
+            other = targets.setdefault(name, file)
+            if other != file:
+                raise ValueError(
+                    f"{other} and {file} would both be stored as uploads/{name}; "
+                    "rename one, or ingest their parent directory to keep the folders"
+                )
+    return targets
+
+
 @app.command("ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to upload.")],
@@ -71,32 +96,38 @@ def ingest(
 ) -> None:
     """Store and index documents in the database (like POST /kb/documents), from the shell.
 
+    A file is stored as uploads/<name>; the files of a directory keep their path inside it
+    (uploads/<sub>/<name>). The same bytes again change nothing.
+
     Example: qna-agent kb ingest ./manuals/*.pdf
     """
     settings = settings_or_exit()
-    files = sorted(
-        {f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
-    )
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         err.print(f"error: no such file or directory: {', '.join(missing)}")
         raise typer.Exit(EXIT_FAILURE)
+    try:
+        targets = ingest_targets(paths)
+    except ValueError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        raise typer.Exit(EXIT_FAILURE) from None
 
     async def work(services: Any) -> dict[str, list[Any]]:
-        report: dict[str, list[Any]] = {"added": [], "replaced": [], "skipped": []}
+        report: dict[str, list[Any]] = {outcome: [] for outcome in UploadOutcome}
+        report["skipped"] = []
         await services.knowledge.open()
         with Progress(console=err, transient=True, disable=as_json) as progress:
-            task = progress.add_task("ingesting", total=len(files))
-            for file in files:
-                progress.update(task, description=file.name)
+            task = progress.add_task("ingesting", total=len(targets))
+            for name, file in targets.items():
+                progress.update(task, description=name)
                 try:
-                    document, created = await services.knowledge.upload(
-                        file.name, file.read_bytes()
+                    document, outcome = await services.knowledge.ingest(
+                        name, file.read_bytes(), keep_folders=True
                     )
                 except QnaError as exc:
                     report["skipped"].append({"path": str(file), "reason": exc.detail})
                 else:
-                    report["added" if created else "replaced"].append(document.path)
+                    report[outcome].append(document.path)
                 progress.advance(task)
         return report
 
@@ -105,12 +136,12 @@ def ingest(
         out.print_json(json.dumps(report))
     else:
         out.print(
-            f"{len(report['added'])} added, {len(report['replaced'])} replaced, "
-            f"{len(report['skipped'])} skipped"
+            ", ".join(f"{len(items)} {outcome}" for outcome, items in report.items()),
+            highlight=False,
         )
         for item in report["skipped"]:
             out.print(f"  skipped {item['path']}: {item['reason']}", highlight=False)
-    if report["skipped"] and not (report["added"] or report["replaced"]):
+    if report["skipped"] and len(report["skipped"]) == len(targets):
         raise typer.Exit(EXIT_FAILURE)
 
 

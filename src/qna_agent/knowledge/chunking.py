@@ -1,9 +1,9 @@
 """Split documents into passages that keep their heading path and line span.
 
-Markdown is cut at headings first, then at blank lines between paragraphs; a fenced code block
-is never cut unless it alone is far larger than a chunk. Consecutive chunks of one section
-share up to `overlap` characters of trailing paragraphs so a sentence near a boundary is
-found from either side.
+Markdown is cut at headings first (`#` and underlined), then at blank lines between paragraphs;
+a code block (fenced or indented) is never cut unless it alone is far larger than a chunk.
+Consecutive chunks of one section share up to `overlap` characters of trailing paragraphs so a
+sentence near a boundary is found from either side.
 """
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# ATX headings: up to 3 spaces of indent; a closing run of `#` only after a space ("C#" stays).
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+# Setext underlines: `===` makes the paragraph above a level-1 heading, `---` level 2.
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_INDENTED = re.compile(r"^(?: {4}|\t)")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+_NOT_SETEXT = re.compile(r"^ {0,3}(?:[-*+>]|\d{1,9}[.)])(?:[ \t]|$)")  # list item, quote
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 HEADING_SEPARATOR = " > "
 
@@ -42,63 +48,137 @@ class _Section:
 
 
 def markdown_title(text: str, fallback: str) -> str:
-    """The first level-one heading of a markdown text, or `fallback`."""
+    """The first level-one heading (`# Title`, or `Title` underlined with `===`), or `fallback`."""
     in_fence = False
+    previous = ""
     for line in text.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
+        if in_fence:
+            continue
         match = _HEADING.match(line)
-        if match and not in_fence and len(match.group(1)) == 1:
+        if match and len(match.group(1)) == 1:
             return match.group(2).strip()
+        setext = _SETEXT.match(line)
+        if setext and setext.group(1)[0] == "=" and previous and not _NOT_SETEXT.match(previous):
+            return previous.strip()
+        previous = line if line.strip() else ""
     return fallback
+
+
+class _Sectioner:
+    """Markdown lines to sections (by heading) of paragraph and code blocks.
+
+    Recognises ATX (`#`) and setext (underlined) headings, fenced and indented code blocks,
+    and YAML front matter (kept as text, never a heading). With `markdown=False` every line
+    is text and only blank lines separate blocks.
+    """
+
+    def __init__(self, markdown: bool) -> None:
+        self.markdown = markdown
+        self.stack: list[str] = []
+        self.sections = [_Section("", [])]
+        self.current: list[tuple[int, str]] = []
+        self.fence: str | None = None
+        self.indented = False  # inside an indented code block
+        self.in_list = False  # indented lines continue a list item, they are not code
+
+    def flush(self, is_code: bool = False) -> None:
+        if self.current and any(text.strip() for _, text in self.current):
+            body = "\n".join(text for _, text in self.current).strip("\n")
+            block = _Block(body, self.current[0][0], self.current[-1][0], is_code)
+            self.sections[-1].blocks.append(block)
+        self.current.clear()
+
+    def heading(self, level: int, title: str) -> None:
+        del self.stack[level - 1 :]
+        self.stack.extend([""] * (level - 1 - len(self.stack)))
+        self.stack.append(title.strip())
+        self.sections.append(_Section(HEADING_SEPARATOR.join(h for h in self.stack if h), []))
+        self.in_list = False
+
+    def run(self, lines: list[str]) -> list[_Section]:
+        start = self._front_matter(lines) if self.markdown else 0
+        for number, line in enumerate(lines[start:], start=start + 1):
+            if not self.markdown:
+                self._text(number, line)
+            elif self.fence is not None:
+                self._in_fence(number, line)
+            elif self.indented and (_INDENTED.match(line) or not line.strip()):
+                self.current.append((number, line))
+            else:
+                if self.indented:
+                    self._end_indented()
+                self._markdown(number, line)
+        if self.indented:
+            self._end_indented()
+        else:
+            self.flush(is_code=self.fence is not None)
+        return [section for section in self.sections if section.blocks]
+
+    def _front_matter(self, lines: list[str]) -> int:
+        if not lines or lines[0].rstrip() != "---":
+            return 0
+        for index in range(1, len(lines)):
+            if lines[index].rstrip() in ("---", "..."):
+                self.current.extend(enumerate(lines[: index + 1], start=1))
+                self.flush()
+                return index + 1
+        return 0
+
+    def _text(self, number: int, line: str) -> None:
+        if line.strip():
+            self.current.append((number, line))
+        else:
+            self.flush()
+
+    def _in_fence(self, number: int, line: str) -> None:
+        self.current.append((number, line))
+        match = _FENCE.match(line)
+        assert self.fence is not None
+        if match and match.group(1)[0] == self.fence[0] and len(match.group(1)) >= len(self.fence):
+            self.fence = None
+            self.flush(is_code=True)
+
+    def _end_indented(self) -> None:
+        while self.current and not self.current[-1][1].strip():
+            self.current.pop()  # trailing blank lines belong to no block
+        self.indented = False
+        self.flush(is_code=True)
+
+    def _markdown(self, number: int, line: str) -> None:
+        fence = _FENCE.match(line)
+        if fence:
+            self.flush()
+            self.fence = fence.group(1)
+            self.current.append((number, line))
+        elif heading := _HEADING.match(line):
+            self.flush()
+            self.heading(len(heading.group(1)), heading.group(2))
+        elif (setext := _SETEXT.match(line)) and self._paragraph_can_be_heading():
+            title = " ".join(text.strip() for _, text in self.current)
+            self.current.clear()
+            self.heading(1 if setext.group(1)[0] == "=" else 2, title)
+        elif not line.strip():
+            self.flush()
+        elif _INDENTED.match(line) and not self.current and not self.in_list:
+            self.indented = True  # an indented code block (it cannot interrupt a paragraph)
+            self.current.append((number, line))
+        else:
+            if _LIST_ITEM.match(line):
+                self.in_list = True
+            elif not _INDENTED.match(line) and not self.current:
+                self.in_list = False  # a new paragraph at the margin ends the list
+            self.current.append((number, line))
+
+    def _paragraph_can_be_heading(self) -> bool:
+        return bool(self.current) and not _NOT_SETEXT.match(self.current[0][1])
 
 
 def _sections(lines: list[str], *, markdown: bool = True) -> list[_Section]:
     """Group lines into sections by heading, and sections into paragraph/code blocks."""
-    stack: list[str] = []
-    sections = [_Section("", [])]
-    current: list[tuple[int, str]] = []
-    fence: str | None = None
-
-    def flush(is_code: bool = False) -> None:
-        if current and any(text.strip() for _, text in current):
-            body = "\n".join(text for _, text in current).strip("\n")
-            sections[-1].blocks.append(_Block(body, current[0][0], current[-1][0], is_code))
-        current.clear()
-
-    for number, line in enumerate(lines, start=1):
-        fence_match = _FENCE.match(line) if markdown else None
-        if fence is not None:
-            current.append((number, line))
-            if (
-                fence_match
-                and fence_match.group(1)[0] == fence[0]
-                and len(fence_match.group(1)) >= len(fence)
-            ):
-                fence = None
-                flush(is_code=True)
-            continue
-        if fence_match:
-            flush()
-            fence = fence_match.group(1)
-            current.append((number, line))
-            continue
-        heading = _HEADING.match(line) if markdown else None
-        if heading:
-            flush()
-            level = len(heading.group(1))
-            del stack[level - 1 :]
-            stack.extend([""] * (level - 1 - len(stack)))
-            stack.append(heading.group(2).strip())
-            sections.append(_Section(HEADING_SEPARATOR.join(h for h in stack if h), []))
-            continue
-        if not line.strip():
-            flush()
-            continue
-        current.append((number, line))
-    flush(is_code=fence is not None)
-    return [section for section in sections if section.blocks]
+    return _Sectioner(markdown).run(lines)
 
 
 def _split_long(block: _Block, limit: int) -> list[_Block]:

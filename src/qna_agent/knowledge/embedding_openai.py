@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import numpy as np
 
+from qna_agent.errors import UpstreamError
 from qna_agent.knowledge.vectors import FloatMatrix, l2_normalise
 
 
-class EmbeddingServiceError(RuntimeError):
-    """The embeddings endpoint failed or answered something unusable."""
+class EmbeddingServiceError(UpstreamError):
+    """The embeddings endpoint failed or answered something unusable (502 on the API)."""
 
 
 class OpenAIEmbedder:

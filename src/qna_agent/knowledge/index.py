@@ -2,6 +2,10 @@
 
 A document is re-chunked and re-embedded only when its bytes, the chunking settings or the
 embedder change; even then, chunks whose text is unchanged keep their stored embeddings.
+
+One bad file never stops a sync: a file that cannot be parsed, embedded or stored is skipped
+with the reason, and the rest is indexed. Only a database that cannot be reached fails the
+whole sync (the next one retries).
 """
 
 from __future__ import annotations
@@ -15,17 +19,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import undefer
 
 from qna_agent.db.engine import Database
-from qna_agent.knowledge.embedding_cache import EmbeddingCache
-from qna_agent.knowledge.loader import (
-    ParsedDocument,
-    UnreadableDocument,
-    file_hash,
-    media_type_of,
-    parse_document,
-    scan,
-)
+from qna_agent.knowledge import generation
+from qna_agent.knowledge.loader import UnreadableDocument, file_hash, media_type_of, scan
 from qna_agent.knowledge.models import SOURCE_DIRECTORY, SOURCE_UPLOAD, KbChunk, KbDocument
-from qna_agent.knowledge.vectors_store import embeddings_by_text, write_embeddings
+from qna_agent.knowledge.store import (
+    UPLOAD_CLASH,
+    IndexSettings,
+    Skip,
+    parse_in_thread,
+    store_document,
+    store_or_skip,
+)
 
 Progress = Callable[[str], None]
 
@@ -46,71 +50,6 @@ class SyncReport:
         return bool(self.added or self.changed or self.removed)
 
 
-@dataclass(frozen=True, slots=True)
-class IndexSettings:
-    """How documents are chunked and embedded."""
-
-    chunk_chars: int
-    overlap_chars: int
-    embeddings: EmbeddingCache | None
-
-    @property
-    def params(self) -> str:
-        """A fingerprint stored with each document; a change re-indexes it."""
-        embedder = self.embeddings.name if self.embeddings else "none"
-        return f"{embedder}|{self.chunk_chars}|{self.overlap_chars}"
-
-
-async def store_document(
-    database: Database,
-    parsed: ParsedDocument,
-    settings: IndexSettings,
-    *,
-    source: str,
-    media_type: str,
-    data: bytes | None = None,
-) -> KbDocument:
-    """Replace a document and its chunks (with embeddings) in one transaction."""
-    vectors = None
-    if settings.embeddings is not None:
-        async with database.sessions() as session:
-            reusable = await embeddings_by_text(session, parsed.path)
-        vectors = await settings.embeddings.embed_chunks(
-            [(chunk.heading, chunk.content) for chunk in parsed.chunks], reusable
-        )
-    async with database.write_sessions.begin() as session:
-        await session.execute(delete(KbDocument).where(KbDocument.path == parsed.path))
-        document = KbDocument(
-            path=parsed.path,
-            title=parsed.title,
-            source=source,
-            content_hash=parsed.content_hash,
-            size_bytes=parsed.size_bytes,
-            chunk_count=len(parsed.chunks),
-            index_params=settings.params,
-            media_type=media_type,
-            data=data,
-        )
-        session.add(document)
-        await session.flush()
-        chunks = [
-            KbChunk(
-                document_id=document.id,
-                ordinal=ordinal,
-                heading=chunk.heading,
-                content=chunk.content,
-                start_line=chunk.start_line,
-                end_line=chunk.end_line,
-            )
-            for ordinal, chunk in enumerate(parsed.chunks)
-        ]
-        session.add_all(chunks)
-        await session.flush()
-        if vectors is not None:
-            await write_embeddings(session, [chunk.id for chunk in chunks], vectors)
-    return document
-
-
 async def sync_directory(
     database: Database,
     directory: Path,
@@ -122,14 +61,22 @@ async def sync_directory(
     sources, report.skipped = await asyncio.to_thread(scan, directory)
     async with database.sessions() as session:
         rows = await session.execute(
-            select(KbDocument.path, KbDocument.content_hash, KbDocument.index_params).where(
-                KbDocument.source == SOURCE_DIRECTORY
+            select(
+                KbDocument.path, KbDocument.source, KbDocument.content_hash, KbDocument.index_params
             )
         )
-        known = {row.path: (row.content_hash, row.index_params) for row in rows}
+        known, uploaded = {}, set()
+        for row in rows:
+            if row.source == SOURCE_DIRECTORY:
+                known[row.path] = (row.content_hash, row.index_params)
+            else:
+                uploaded.add(row.path)
     for source in sources:
         if progress is not None:
             progress(source.path)
+        if source.path in uploaded:
+            report.skipped.append((source.path, UPLOAD_CLASH))
+            continue
         try:
             data = await asyncio.to_thread(source.absolute.read_bytes)
         except OSError as exc:
@@ -139,29 +86,37 @@ async def sync_directory(
         if previous == (file_hash(data), settings.params):
             report.unchanged.append(source.path)
             continue
-        try:
-            parsed = await asyncio.to_thread(
-                parse_document,
-                source.path,
-                data,
-                chunk_chars=settings.chunk_chars,
-                overlap_chars=settings.overlap_chars,
-            )
-        except UnreadableDocument as exc:
-            report.skipped.append((source.path, str(exc)))
-            if previous is not None:  # an unreadable new version must not leave stale text
-                known[source.path] = previous
+        skip = await _index_file(database, source.path, data, settings)
+        if skip is None:
+            (report.changed if previous is not None else report.added).append(source.path)
             continue
-        media_type = media_type_of(source.path) or "text/plain"
-        await store_document(
-            database, parsed, settings, source=SOURCE_DIRECTORY, media_type=media_type
-        )
-        (report.changed if previous is not None else report.added).append(source.path)
+        report.skipped.append((source.path, skip.reason))
+        if previous is not None and not skip.transient:
+            known[source.path] = previous  # a broken new version must not leave stale text
     if known:
         async with database.write_sessions.begin() as session:
-            await session.execute(delete(KbDocument).where(KbDocument.path.in_(list(known))))
+            await generation.bump(session)
+            await session.execute(
+                delete(KbDocument).where(
+                    KbDocument.path.in_(list(known)), KbDocument.source == SOURCE_DIRECTORY
+                )
+            )
         report.removed.extend(sorted(known))
     return report
+
+
+async def _index_file(
+    database: Database, path: str, data: bytes, settings: IndexSettings
+) -> Skip | None:
+    """Index one directory file, or say why it was skipped."""
+    try:
+        parsed = await parse_in_thread(path, data, settings)
+    except UnreadableDocument as exc:
+        return Skip(str(exc))
+    media_type = media_type_of(path) or "text/plain"
+    return await store_or_skip(
+        store_document(database, parsed, settings, source=SOURCE_DIRECTORY, media_type=media_type)
+    )
 
 
 async def reindex_uploads(database: Database, settings: IndexSettings) -> list[str]:
@@ -182,24 +137,21 @@ async def reindex_uploads(database: Database, settings: IndexSettings) -> list[s
         if document.data is None:
             continue
         try:
-            parsed = await asyncio.to_thread(
-                parse_document,
-                document.path,
-                document.data,
-                chunk_chars=settings.chunk_chars,
-                overlap_chars=settings.overlap_chars,
-            )
+            parsed = await parse_in_thread(document.path, document.data, settings)
         except UnreadableDocument:
             continue
-        await store_document(
-            database,
-            parsed,
-            settings,
-            source=SOURCE_UPLOAD,
-            media_type=document.media_type,
-            data=document.data,
+        skip = await store_or_skip(
+            store_document(
+                database,
+                parsed,
+                settings,
+                source=SOURCE_UPLOAD,
+                media_type=document.media_type,
+                data=document.data,
+            )
         )
-        redone.append(document.path)
+        if skip is None:
+            redone.append(document.path)
     return redone
 
 
@@ -213,9 +165,9 @@ async def index_counts(database: Database) -> tuple[int, int]:
 
 __all__ = [
     "IndexSettings",
+    "Progress",
     "SyncReport",
     "index_counts",
     "reindex_uploads",
-    "store_document",
     "sync_directory",
 ]

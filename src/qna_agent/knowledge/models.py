@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from qna_agent.db.base import Base, UTCDateTime, utcnow
@@ -56,3 +56,16 @@ class KbChunk(Base):
     content: Mapped[str] = mapped_column(Text, nullable=False)
     start_line: Mapped[int] = mapped_column(Integer, nullable=False)
     end_line: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class KbState(Base):
+    """One row: the index's generation, bumped in the transaction of every index change.
+
+    Every process compares it with the generation its caches were built for (service.py), so a
+    change made by another worker, replica or the CLI is seen without any messaging.
+    """
+
+    __tablename__ = "kb_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

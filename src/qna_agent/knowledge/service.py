@@ -3,13 +3,16 @@
 Search is hybrid: BM25 (SQLite FTS5 / PostgreSQL full text) and dense vectors (in-memory numpy
 on SQLite, pgvector HNSW on PostgreSQL), fused by reciprocal rank fusion. Results are cached by
 query and knowledge-base version, and the version changes with every index change, so a
-re-index never serves stale results.
+re-index never serves stale results. Changes made by other processes (workers, replicas, the
+`kb sync` Job) are seen through the generation counter in the database (generation.py),
+checked at most once per `generation_check_seconds` and on every sync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -17,12 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from qna_agent.db.engine import Database
-from qna_agent.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from qna_agent.knowledge import documents, generation
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.embedding_onnx import release_freed_heap
+from qna_agent.knowledge.embedding_openai import EmbeddingServiceError
 from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
 from qna_agent.knowledge.index import (
     IndexSettings,
@@ -30,12 +35,12 @@ from qna_agent.knowledge.index import (
     SyncReport,
     index_counts,
     reindex_uploads,
-    store_document,
     sync_directory,
 )
-from qna_agent.knowledge.loader import UnreadableDocument, media_type_of, parse_document
-from qna_agent.knowledge.models import SOURCE_UPLOAD, KbChunk, KbDocument
+from qna_agent.knowledge.loader import DocumentLimits
+from qna_agent.knowledge.models import KbChunk, KbDocument
 from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
+from qna_agent.knowledge.uploads import UploadOutcome, delete_upload, store_upload, upload_path
 from qna_agent.knowledge.vectors import FloatMatrix
 from qna_agent.knowledge.vectors_store import (
     MemoryVectorIndex,
@@ -48,7 +53,6 @@ from qna_agent.observability import metrics, tracing
 log = structlog.get_logger(__name__)
 
 MAX_TOP_K = 50
-UPLOAD_PREFIX = "uploads/"
 
 
 class KnowledgeBase:
@@ -66,38 +70,66 @@ class KnowledgeBase:
         rrf_k: int = 60,
         min_vector_score: float = 0.2,
         cache_size: int = 1024,
-        max_upload_bytes: int = 10 * 1024 * 1024,
+        limits: DocumentLimits | None = None,
+        generation_check_seconds: float = 1.0,
     ) -> None:
         self._database = database
         self.directory = directory
         self.embeddings = embeddings
-        self.index_settings = IndexSettings(chunk_chars, overlap_chars, embeddings)
+        limits = limits or DocumentLimits()
+        self.index_settings = IndexSettings(chunk_chars, overlap_chars, embeddings, limits)
         self._candidates = candidates
         self._rrf_k = rrf_k
         self._min_vector_score = min_vector_score
         self._cache: OrderedDict[tuple[str, int, int], list[SearchHit]] = OrderedDict()
         self._cache_size = cache_size
-        self.max_upload_bytes = max_upload_bytes
+        self.max_upload_bytes = limits.max_bytes
         self._vectors = MemoryVectorIndex(embeddings.dim) if embeddings else None
         self._df_cache: dict[str, int] = {}  # term -> matching chunks, for this version
         self._chunks: int | None = None  # chunks in the index, for this version
         self.version = 0
         self.loaded = False
         self.last_sync: SyncReport | None = None
+        self._generation = -1  # the database generation this process's caches were built for
+        self._generation_check_seconds = generation_check_seconds
+        self._next_generation_check = 0.0
+        self._reload_lock = asyncio.Lock()
+        self._dense_failures = 0
 
     # --- state ---------------------------------------------------------------------------
-    async def _changed(self) -> None:
-        """The index changed: new version (drops cached results), reload in-memory vectors."""
-        self.version += 1
-        self._cache.clear()
-        self._df_cache = {}  # a new dict: searches in flight fill the old one
-        _, self._chunks = await self.counts()
-        if self._vectors is not None and self._database.is_sqlite:
+    async def _changed(self, *, force: bool = True) -> None:
+        """The index changed: reload in-memory vectors, then a new version (drops cached
+        results). Without `force`, only when the database's generation moved."""
+        async with self._reload_lock:
             async with self._database.sessions() as session:
-                ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
-            self._vectors.replace(ids, codes, scales)
+                # Read first: a change committed while we reload moves it again, and the next
+                # check reloads once more; reading it last could miss that change.
+                seen = await generation.current(session)
+            if not force and seen == self._generation:
+                return
+            _, chunks = await self.counts()
+            if self._vectors is not None and self._database.is_sqlite:
+                async with self._database.sessions() as session:
+                    ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
+                self._vectors.replace(ids, codes, scales)
+            # Only now a new version: a search during the reload must not cache old results
+            # under it.
+            self._generation, self._chunks, self._df_cache = seen, chunks, {}
+            self.version += 1
+            self._cache.clear()
         # Indexing and reloading free a lot of small objects; hand the pages back (glibc).
         release_freed_heap()
+
+    async def _follow_other_writers(self) -> None:
+        """Reload when another process changed the index; at most once per check interval."""
+        now = time.monotonic()
+        if now < self._next_generation_check:
+            return
+        self._next_generation_check = now + self._generation_check_seconds
+        try:
+            await self._changed(force=False)
+        except (SQLAlchemyError, OSError) as exc:  # serve what we have; the next check retries
+            log.warning("knowledge_generation_check_failed", error=type(exc).__name__)
 
     async def open(self) -> None:
         """Prepare vector search over what is already indexed (before or without a sync)."""
@@ -113,11 +145,15 @@ class KnowledgeBase:
             log.warning("knowledge_dir_missing", directory=str(self.directory))
         report = await sync_directory(self._database, self.directory, self.index_settings, progress)
         report.changed.extend(await reindex_uploads(self._database, self.index_settings))
-        if report.touched or not self.loaded:
-            await self._changed()
+        # Also the periodic tick's check for changes made by other processes.
+        await self._changed(force=report.touched or not self.loaded)
+        previous = set(self.last_sync.skipped) if self.last_sync else set()
         self.last_sync = report
         self.loaded = True
-        log.info(
+        # Every minute while serving: only a sync that did something is news.
+        level = logging.INFO if report.touched or set(report.skipped) != previous else logging.DEBUG
+        log.log(
+            level,
             "knowledge_base_synced",
             directory=str(self.directory),
             added=len(report.added),
@@ -128,7 +164,8 @@ class KnowledgeBase:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         for path, reason in report.skipped:
-            log.warning("knowledge_file_skipped", path=path, reason=reason)
+            if (path, reason) not in previous:  # once, not on every re-scan
+                log.warning("knowledge_file_skipped", path=path, reason=reason)
         return report
 
     def mark_loaded(self) -> None:
@@ -139,6 +176,7 @@ class KnowledgeBase:
     async def search(self, query: str, top_k: int) -> list[SearchHit]:
         """The best passages for `query`, best first (hybrid when an embedder is set)."""
         top_k = max(1, min(top_k, MAX_TOP_K))
+        await self._follow_other_writers()
         started = time.perf_counter()
         try:
             with tracing.span("knowledge_base.search", {"qna.kb.top_k": top_k}) as span:
@@ -148,8 +186,10 @@ class KnowledgeBase:
                     self._cache.move_to_end(key)
                     span.set_attribute("qna.kb.cached", True)
                     return cached
+                failures = self._dense_failures
                 hits = await self._search(query, top_k)
-                self._cache[key] = hits
+                if failures == self._dense_failures:  # a lexical-only fallback is not cached
+                    self._cache[key] = hits
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
                 span.set_attribute("qna.kb.hits", len(hits))
@@ -157,6 +197,16 @@ class KnowledgeBase:
             metrics.KB_SEARCHES.inc()
             metrics.KB_SEARCH_DURATION.observe(time.perf_counter() - started)
         return hits
+
+    async def _dense_or_nothing(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """Dense candidates, or none while the embeddings endpoint fails: the answer then
+        rests on lexical search (vector scores null) instead of failing the agent's turn."""
+        try:
+            return await self._dense(query, limit)
+        except EmbeddingServiceError as exc:
+            self._dense_failures += 1
+            log.warning("knowledge_dense_search_unavailable", error=exc.detail)
+            return []
 
     async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:
         if self.embeddings is None or not query.strip():
@@ -197,7 +247,7 @@ class KnowledgeBase:
         limit = max(self._candidates, top_k)
         # The query embedding (a worker thread) and the lexical query (the database) overlap.
         dense, lexical = await asyncio.gather(
-            self._dense(query, limit), self._lexical(query, limit)
+            self._dense_or_nothing(query, limit), self._lexical(query, limit)
         )
         fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
         return await self._database.read(functools.partial(load_hits, query=query, ranked=fused))
@@ -230,79 +280,43 @@ class KnowledgeBase:
         self, *, limit: int, after: uuid.UUID | None
     ) -> tuple[Sequence[KbDocument], bool]:
         """Documents by id, and whether more follow."""
-        query = select(KbDocument).order_by(KbDocument.id).limit(limit + 1)
-        if after is not None:
-            query = query.where(KbDocument.id > after)
-        async with self._database.sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return rows[:limit], len(rows) > limit
+        return await documents.page(self._database, limit=limit, after=after)
 
     async def get_document(self, document_id: uuid.UUID) -> KbDocument:
         """One document, or NotFound."""
-        async with self._database.sessions() as session:
-            document = await session.get(KbDocument, document_id)
-        if document is None:
-            raise NotFound(f"document {document_id} not found", resource="document")
-        return document
+        return await documents.get(self._database, document_id)
 
     async def get_chunk(self, chunk_id: int) -> tuple[KbChunk, KbDocument]:
         """One passage and its document, or NotFound (chunk ids change on re-index)."""
-        async with self._database.sessions() as session:
-            chunk = await session.get(KbChunk, chunk_id)
-            document = await session.get(KbDocument, chunk.document_id) if chunk else None
-        if chunk is None or document is None:
-            raise NotFound(
-                f"passage {chunk_id} not found (it may have been re-indexed)", resource="chunk"
-            )
-        return chunk, document
+        return await documents.get_chunk(self._database, chunk_id)
 
     async def upload(self, filename: str, data: bytes) -> tuple[KbDocument, bool]:
         """Index an uploaded file, kept in the database; returns it and whether it is new."""
-        name = Path(filename.replace("\\", "/")).name.strip()
-        if not name or name.startswith("."):
-            raise InvalidInput("the file needs a name", field="file")
-        media_type = media_type_of(name)
-        if media_type is None:
-            raise InvalidInput(
-                f"unsupported file type {Path(name).suffix or '(none)'!r}; "
-                "upload .md, .markdown, .txt, .html, .htm or .pdf",
-                field="file",
-            )
-        if len(data) > self.max_upload_bytes:
-            raise PayloadTooLarge(f"file is larger than {self.max_upload_bytes} bytes")
-        path = UPLOAD_PREFIX + name
-        try:
-            parsed = parse_document(
-                path,
-                data,
-                chunk_chars=self.index_settings.chunk_chars,
-                overlap_chars=self.index_settings.overlap_chars,
-            )
-        except UnreadableDocument as exc:
-            raise InvalidInput(f"cannot index {name}: {exc}", field="file") from None
-        async with self._database.sessions() as session:
-            existed = await session.scalar(
-                select(func.count()).select_from(KbDocument).where(KbDocument.path == path)
-            )
-        document = await store_document(
-            self._database,
-            parsed,
-            self.index_settings,
-            source=SOURCE_UPLOAD,
-            media_type=media_type,
-            data=data,
+        document, outcome = await self.ingest(filename, data)
+        return document, outcome is UploadOutcome.ADDED
+
+    async def ingest(
+        self, filename: str, data: bytes, *, keep_folders: bool = False
+    ) -> tuple[KbDocument, UploadOutcome]:
+        """Store and index a file as an upload (`uploads/<name>`), and say what changed.
+
+        The same bytes again change nothing (same document id). Raises InvalidInput (bad name,
+        type or content), PayloadTooLarge (over a DocumentLimits), Conflict (the path is a
+        directory document's) or UpstreamError (the embeddings endpoint failed).
+        """
+        path = upload_path(filename, keep_folders=keep_folders)
+        document, outcome = await store_upload(self._database, self.index_settings, path, data)
+        if outcome is not UploadOutcome.UNCHANGED:
+            await self._changed()
+        log.info(
+            "knowledge_document_uploaded",
+            path=path,
+            chunks=document.chunk_count,
+            outcome=str(outcome),
         )
-        await self._changed()
-        log.info("knowledge_document_uploaded", path=path, chunks=document.chunk_count)
-        return document, not existed
+        return document, outcome
 
     async def delete(self, document_id: uuid.UUID) -> None:
-        """Remove an uploaded document (directory documents follow their files)."""
-        document = await self.get_document(document_id)
-        if document.source != SOURCE_UPLOAD:
-            raise Conflict(
-                f"{document.path} comes from KNOWLEDGE_DIR; remove the file there and sync"
-            )
-        async with self._database.write_sessions.begin() as session:
-            await session.execute(delete(KbDocument).where(KbDocument.id == document_id))
+        """Remove an uploaded document (directory documents follow their files: Conflict)."""
+        await delete_upload(self._database, document_id)
         await self._changed()
