@@ -63,9 +63,10 @@ async def main(database_url: str | None, schema: str | None, rounds: int, extra_
         miss = await timed(lambda: store.authenticate("qna_" + "x" * 43), rounds)
         app = create_app(services=services)
         transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=transport, base_url="http://bench"
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+        ):
             headers = {"Authorization": f"Bearer {key}"}
             probe = await timed(lambda: client.get("/health/live"), rounds)
             chats = await timed(lambda: client.get("/chats", headers=headers), rounds)
