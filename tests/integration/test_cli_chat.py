@@ -18,7 +18,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from qna_agent.chat.repository import insert_messages, new_message
 from qna_agent.cli import app
+from qna_agent.cli.local import LocalBackend
+from qna_agent.db.ids import uuid7
 from tests.conftest import EXAMPLES, FILE_KEY, make_settings
 from tests.fake_llm import FakeLLM, failure, text, tool_call
 from tests.live_server import live_server
@@ -221,3 +224,27 @@ def test_every_command_has_an_example() -> None:
         shown = runner.invoke(app, [*path, "--help"])
         assert shown.exit_code == 0, path
         assert "Example:" in shown.stdout, f"`qna-agent {' '.join(path)} --help` has no example"
+
+
+async def test_local_history_reads_every_page(tmp_path: Path) -> None:
+    empty = tmp_path / "no-documents"
+    empty.mkdir()
+    settings = make_settings(tmp_path, knowledge_dir=empty, kb_embedder="none")
+    backend = await LocalBackend.open(settings)
+    try:
+        chat_id = await backend.create_chat("long")
+        rows = [
+            new_message(
+                id=uuid7(),
+                chat_id=uuid.UUID(chat_id),
+                role="user",
+                content=f"question {n}",
+                status="completed",
+            )
+            for n in range(450)  # more than two pages of 200
+        ]
+        await backend.services.database.write(lambda conn: insert_messages(conn, rows))
+        history = await backend.history(chat_id)
+    finally:
+        await backend.aclose()
+    assert [m["content"] for m in history] == [f"question {n}" for n in range(450)]

@@ -44,20 +44,29 @@ async def list_chats(
     return (await session.scalars(query.order_by(Chat.id.desc()).limit(limit))).all()
 
 
-async def list_messages(
-    session: AsyncSession,
+def list_messages(
+    conn: Connection,
     *,
     chat_id: uuid.UUID,
     limit: int,
     after: uuid.UUID | None,
     order: Literal["asc", "desc"],
-) -> Sequence[Message]:
-    """Up to `limit` messages of a chat in `order`, starting after the message `after`."""
-    query = select(Message).where(Message.chat_id == chat_id)
+) -> list[Message]:
+    """Up to `limit` messages of a chat in `order`, starting after the message `after` (a unit
+    of work: detached Messages, no identity map)."""
+    query = select(*MESSAGES.c).where(MESSAGES.c.chat_id == chat_id)
     if after is not None:
-        query = query.where(Message.id > after if order == "asc" else Message.id < after)
-    ordering = Message.id.asc() if order == "asc" else Message.id.desc()
-    return (await session.scalars(query.order_by(ordering).limit(limit))).all()
+        query = query.where(MESSAGES.c.id > after if order == "asc" else MESSAGES.c.id < after)
+    ordering = MESSAGES.c.id.asc() if order == "asc" else MESSAGES.c.id.desc()
+    return [message_from_row(row) for row in conn.execute(query.order_by(ordering).limit(limit))]
+
+
+def message_exists(conn: Connection, *, chat_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+    """Whether the chat has this message (a unit of work)."""
+    found = conn.execute(
+        select(MESSAGES.c.id).where(MESSAGES.c.id == message_id, MESSAGES.c.chat_id == chat_id)
+    ).first()
+    return found is not None
 
 
 async def get_message(

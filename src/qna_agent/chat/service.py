@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.chat import repository
 from qna_agent.chat.models import Chat, Message
+from qna_agent.db.engine import Database
 from qna_agent.errors import InvalidInput, NotFound
 
 _UNSET: Any = object()
@@ -102,7 +104,7 @@ async def chat_usage(session: AsyncSession, *, owner_id: str, chat_id: uuid.UUID
 
 
 async def list_messages(
-    session: AsyncSession,
+    database: Database,
     *,
     owner_id: str,
     chat_id: uuid.UUID,
@@ -111,15 +113,19 @@ async def list_messages(
     order: Literal["asc", "desc"],
 ) -> Page[Message]:
     """A chat's messages, oldest first by default; InvalidInput if `after` is not one of them."""
-    await repository.get_chat(session, owner_id=owner_id, chat_id=chat_id)
-    if after is not None:
-        try:
-            await repository.get_message(session, chat_id=chat_id, message_id=after)
-        except NotFound:
-            raise _not_a_cursor(after, "this chat's messages") from None
-    rows = await repository.list_messages(
-        session, chat_id=chat_id, limit=limit + 1, after=after, order=order
-    )
+
+    def read(conn: Connection) -> list[Message]:
+        # One unit of work: the chat, the cursor and the page in one trip to the database.
+        repository.chat_exists(conn, owner_id=owner_id, chat_id=chat_id)
+        if after is not None and not repository.message_exists(
+            conn, chat_id=chat_id, message_id=after
+        ):
+            raise _not_a_cursor(after, "this chat's messages")
+        return repository.list_messages(
+            conn, chat_id=chat_id, limit=limit + 1, after=after, order=order
+        )
+
+    rows = await database.read(read)
     return Page(rows[:limit], len(rows) > limit)
 
 

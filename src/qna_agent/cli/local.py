@@ -115,20 +115,19 @@ class LocalBackend:
     async def history(self, chat_id: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         after: uuid.UUID | None = None
-        async with self.services.database.sessions() as session:
-            while True:
-                page = await chats.list_messages(
-                    session,
-                    owner_id=LOCAL_OWNER,
-                    chat_id=parse_chat_id(chat_id),
-                    limit=200,
-                    after=after,
-                    order="asc",
-                )
-                messages.extend(message_dict(m) for m in page.items)
-                if not page.has_more or page.next_cursor is None:
-                    return messages
-                after = uuid.UUID(page.next_cursor)
+        while True:
+            page = await chats.list_messages(
+                self.services.database,
+                owner_id=LOCAL_OWNER,
+                chat_id=parse_chat_id(chat_id),
+                limit=200,
+                after=after,
+                order="asc",
+            )
+            messages.extend(message_dict(m) for m in page.items)
+            if not page.has_more or not page.items:
+                return messages
+            after = page.items[-1].id
 
     async def aclose(self) -> None:
         # A turn interrupted by Ctrl-C still finishes and is stored before we close.

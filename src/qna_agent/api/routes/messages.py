@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from qna_agent.api import turn_guards
 from qna_agent.api.deps import PrincipalDep, ServicesDep, SessionDep, SettingsDep, TurnsDep
@@ -15,7 +15,7 @@ from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Proble
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
-from qna_agent.chat.models import STATUS_IN_PROGRESS
+from qna_agent.chat.models import STATUS_IN_PROGRESS, Message
 from qna_agent.chat.turns import Turn
 from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
@@ -181,13 +181,22 @@ async def retry_message(
 @router.post("/{message_id}/cancel", response_model=MessageOut, responses=CANCEL_RESPONSES)
 async def cancel_message(
     chat_id: uuid.UUID, message_id: uuid.UUID, principal: PrincipalDep, turns: TurnsDep
-) -> JSONResponse:
+) -> Response:
     """Stop a turn in progress (the web page's Stop button), wherever it runs."""
     message = await turns.cancel_turn(owner_id=principal.id, chat_id=chat_id, message_id=message_id)
     running = message.status == STATUS_IN_PROGRESS
-    return JSONResponse(
-        MessageOut.of(message).model_dump(mode="json"),
-        status_code=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK,
+    return message_response(message, status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
+
+
+def message_response(
+    message: Message, status_code: int, headers: dict[str, str] | None = None
+) -> Response:
+    """A message as the JSON body, encoded once by pydantic (not dumped, then re-encoded)."""
+    return Response(
+        MessageOut.of(message).model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
     )
 
 
@@ -203,9 +212,7 @@ async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code:
     if finished.error is not None:
         extra = {**finished.error.extra, "message_id": str(finished.message.id)}
         raise type(finished.error)(finished.error.detail, **extra)
-    return JSONResponse(
-        MessageOut.of(finished.message).model_dump(mode="json"), status_code=status_code
-    )
+    return message_response(finished.message, status_code)
 
 
 async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
@@ -232,33 +239,36 @@ def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
     error = turn_guards.replay_error(replay.message)
     if error is not None:
         raise error
-    return JSONResponse(
-        MessageOut.of(replay.message).model_dump(mode="json"),
-        status_code=status.HTTP_201_CREATED,
-        headers=headers,
-    )
+    return message_response(replay.message, status.HTTP_201_CREATED, headers)
 
 
 @router.get("", response_model=MessagePage, responses={404: POST_RESPONSES[404]})
 async def list_messages(
     chat_id: uuid.UUID,
     principal: PrincipalDep,
-    session: SessionDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     after: Annotated[
         uuid.UUID | None, Query(description="Cursor: `next_cursor` of the previous page.")
     ] = None,
     order: Annotated[Literal["asc", "desc"], Query(description="`asc`: oldest first.")] = "asc",
-) -> MessagePage:
+) -> Response:
     """The chat's messages, oldest first by default."""
     page = await service.list_messages(
-        session, owner_id=principal.id, chat_id=chat_id, limit=limit, after=after, order=order
+        services.database,
+        owner_id=principal.id,
+        chat_id=chat_id,
+        limit=limit,
+        after=after,
+        order=order,
     )
-    return MessagePage(
+    out = MessagePage(
         data=[MessageOut.of(message) for message in page.items],
         has_more=page.has_more,
         next_cursor=page.next_cursor,
     )
+    # Encoded once: returned as a model, FastAPI would validate the page again first.
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{message_id}", response_model=MessageOut, responses={404: POST_RESPONSES[404]})
