@@ -12,6 +12,7 @@ from qna_agent.config import Settings
 from tests.conftest import client_for, new_chat, running_app
 from tests.fake_llm import FakeLLM, failure, text
 from tests.integration.test_messages_api import parse_sse
+from tests.processes import free_port
 
 QUESTION = "How long do I have to return an item?"
 
@@ -73,6 +74,30 @@ async def test_an_error_reported_inside_the_stream_fails_the_turn_cleanly(
     assert problem["status"] == 502
     assert history[-1]["status"] == "failed"
     assert "upstream overloaded" in history[-1]["error"]
+
+
+async def test_a_refused_connection_is_a_502_and_a_slow_model_a_504(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
+    closed = flaky(settings, fake_llm, llm_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    async with running_app(closed) as (app, _), client_for(app) as client:
+        chat_id = await new_chat(client)
+        started = time.monotonic()
+        refused = await client.post(f"/chats/{chat_id}/messages", json={"content": QUESTION})
+        took = time.monotonic() - started
+    assert refused.status_code == 502, refused.text
+    assert refused.json()["detail"] == "cannot reach the language model endpoint"
+    assert took < 5  # refused at once, not waited out as a timeout
+
+    fake_llm.script(text("late", delay=3))
+    slow = flaky(settings, fake_llm, llm_timeout_seconds=0.5, llm_max_retries=0)
+    async with running_app(slow) as (app, _), client_for(app) as client:
+        chat_id = await new_chat(client)
+        late = await client.post(f"/chats/{chat_id}/messages", json={"content": QUESTION})
+        history = (await client.get(f"/chats/{chat_id}/messages")).json()["data"]
+    assert late.status_code == 504, late.text
+    assert "did not answer in time" in late.json()["detail"]
+    assert history[-1]["status"] == "failed"
 
 
 async def test_retry_after_is_respected_and_client_errors_are_not_retried(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
+import aiohttp
 import httpx2
 import openai
 from openai import AsyncOpenAI
@@ -70,7 +72,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
+def _refused_not_timed_out(exc: BaseException) -> bool:
+    """Whether an SDK "timeout" is really a connection that failed at once.
+
+    The aiohttp transport the SDK ships maps every aiohttp connection error, a refused
+    connection included, to httpx's ConnectTimeout; a dead endpoint is not a slow one.
+    """
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            return False
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _upstream_error(exc: openai.OpenAIError) -> Exception:
+    if isinstance(exc, openai.APITimeoutError) and _refused_not_timed_out(exc):
+        return UpstreamError("cannot reach the language model endpoint", upstream="llm")
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeout("the language model did not answer in time", upstream="llm")
     if isinstance(exc, openai.APIConnectionError):
@@ -120,8 +140,9 @@ class OpenAIChatModel:
             api_key=api_key or NO_KEY,
             timeout=timeout,
             max_retries=max_retries,
-            # The SDK's own defaults (limits, redirects), plus trace propagation.
-            http_client=openai.DefaultAsyncHttpxClient(
+            # The SDK's own defaults (limits, redirects), plus trace propagation, over its
+            # aiohttp transport: 1.4 ms less CPU per turn than httpx's (docs/benchmarks.md).
+            http_client=openai.DefaultAioHttpClient(
                 timeout=timeout, event_hooks={"request": [_propagate_trace]}
             ),
         )
