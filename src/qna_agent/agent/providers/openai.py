@@ -160,26 +160,23 @@ class OpenAIChatModel:
             request["temperature"] = self.temperature
         return request
 
-    def _create_options(self, request: dict[str, Any]) -> dict[str, Any]:
-        # The SDK's create() walks every message and tool through its TypedDict transform,
-        # which was a sixth of the service's CPU per turn (docs/benchmarks.md). Our request is
-        # already in wire format, so it travels in `extra_body`, which the SDK merges over the
-        # transformed parameters untouched; the request, retries and errors stay the SDK's.
-        body = dict(request)
-        model = body.pop("model")
-        return {"model": model, "messages": [], "extra_body": body}
+    async def _post(self, request: dict[str, Any], *, stream: bool) -> httpx2.Response:
+        # The SDK's own request method (`client.post`, its documented way to any endpoint):
+        # base URL, key, timeouts, retries and status errors are the SDK's. Our request is
+        # already in wire format and the answer is read off the wire (agent/providers/wire.py):
+        # create()'s parameter transform and typed results cost more CPU than the HTTP call.
+        response: httpx2.Response = await self.client.post(
+            "/chat/completions", body=request, cast_to=httpx2.Response, stream=stream
+        )
+        return response
 
     async def complete(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
     ) -> ModelResponse:
         """One step, answered whole."""
         try:
-            # The raw body, not the SDK's pydantic objects: only a few fields are needed, and
-            # building the objects cost more than the HTTP call (docs/benchmarks.md).
-            raw = await self.client.chat.completions.with_raw_response.create(
-                **self._create_options(self._request(messages, tools)), stream=False
-            )
-            body = raw.http_response.content
+            response = await self._post(self._request(messages, tools), stream=False)
+            body = response.content
         except openai.OpenAIError as exc:
             raise _upstream_error(exc) from exc
         return parse_completion(body, self.model)
@@ -189,18 +186,17 @@ class OpenAIChatModel:
     ) -> AsyncIterator[TextDelta | ModelResponse]:
         """One step, streamed; tool-call fragments are assembled by index."""
         assembler = StreamAssembler(self.model)
-        options = self._create_options(self._request(messages, tools))
-        options["extra_body"]["stream_options"] = {"include_usage": True}
+        request = self._request(messages, tools)
+        request.update(stream=True, stream_options={"include_usage": True})
         try:
-            # Server-sent events read off the wire: the SDK's typed chunks cost about 80 us
-            # each, several milliseconds per answer (docs/benchmarks.md).
-            async with self.client.chat.completions.with_streaming_response.create(
-                **options, stream=True
-            ) as response:
-                async for data in sse_data(response.http_response.aiter_bytes()):
+            response = await self._post(request, stream=True)
+            try:
+                async for data in sse_data(response.aiter_bytes()):
                     text = assembler.add(decode_chunk(data))
                     if text:
                         yield TextDelta(text)
+            finally:
+                await response.aclose()
         except openai.OpenAIError as exc:
             raise _upstream_error(exc) from exc
         except httpx2.HTTPError as exc:  # the connection broke while streaming
