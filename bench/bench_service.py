@@ -13,7 +13,10 @@ With `--pin` (the default) a one-worker service gets CPU 0 to itself and everyth
 (this load generator, the fake LLM, wrk) runs on CPU 1, so "one worker" means one core. A
 target written `sqlite:1free:...` ("w1 free" in the table) is one worker left free to use both
 cores: its embedding and SQLite threads run beside the event loop, while the load generator
-and the fake LLM stay on CPU 1. Results go to stdout as markdown tables and to bench/results/latest.json.
+and the fake LLM stay on CPU 1. `sqlite:1prod:...` ("w1 prod-like") is one pinned worker as
+deployed: a user API key made through `POST /keys` (looked up in the database on every
+request) and INFO logs (one access line per request, the turn's lines). Results go to stdout
+as markdown tables and to bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1
 PG_SCHEMA = "qna_bench"
 LATENCY_TTFT_MS = 100.0  # the "realistic model" runs: 100 ms to first token
 LATENCY_TOKENS_PER_S = 1000.0
+ADMIN_KEY = "qna_bench-admin-key-0123456789abcdefghijklmnop"
 
 
 @dataclass
@@ -219,7 +223,7 @@ class Bench:
         return rps
 
     # --- the service -----------------------------------------------------------------------
-    def service_env(self, backend: str) -> dict[str, str]:
+    def service_env(self, backend: str, *, production_like: bool = False) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             ENVIRONMENT="development",
@@ -238,6 +242,11 @@ class Bench:
             MAX_STREAMS_PER_PRINCIPAL="100000",
             MAX_CHATS_PER_PRINCIPAL="100000000",
         )
+        if production_like:
+            # What a deployment runs: API keys looked up in the database on every request,
+            # one JSON access line per request and the turn's INFO lines (to a file).
+            env.update(AUTH_MODE="api_key", API_KEYS_FILE=str(self.admin_key_file()),
+                       LOG_LEVEL="INFO")  # fmt: skip
         if backend == "sqlite":
             env["DATABASE_URL"] = f"sqlite+aiosqlite:///{self.tmp}/bench.db"
             env.pop("DATABASE_SCHEMA", None)
@@ -248,6 +257,26 @@ class Bench:
             name, _, value = item.partition("=")
             env[name] = value
         return env
+
+    def admin_key_file(self) -> Path:
+        """A bootstrap admin key (only used to make the database key the load sends)."""
+        path = self.tmp / "api-keys"
+        path.write_text(f"bench-admin:admin:{ADMIN_KEY}\n")
+        return path
+
+    async def database_key(self, port: int) -> dict[str, str]:
+        """A user key made through the API (stored hashed, looked up on every request)."""
+        from loadgen import Connection
+
+        conn = Connection("127.0.0.1", port)
+        response = await conn.request(
+            "POST", "/keys", b'{"name": "bench-user", "role": "user"}',
+            {"Authorization": f"Bearer {ADMIN_KEY}", "Accept": "application/json"},
+        )  # fmt: skip
+        await conn.close()
+        if response.status != 201:
+            raise RuntimeError(f"POST /keys answered {response.status}: {response.body[:200]!r}")
+        return {"Authorization": f"Bearer {json.loads(response.body)['key']}"}
 
     async def reset_database(self, backend: str) -> None:
         if backend == "sqlite":
@@ -263,13 +292,16 @@ class Bench:
         finally:
             await conn.close()
 
-    def start_service(self, backend: str, workers: int, *, pinned: bool = True) -> Server:
+    def start_service(
+        self, backend: str, workers: int, *, pinned: bool = True, production_like: bool = False
+    ) -> Server:
         port = free_port()
         argv = [sys.executable, "-m", "qna_agent", "serve", "--port", str(port),
                 "--workers", str(workers)]  # fmt: skip
         name = f"service-{backend}-w{workers}"
         cpus = self.service_cpus if workers == 1 and pinned else None
-        return Server(name, argv, port, self.service_env(backend)).start(cpus)
+        env = self.service_env(backend, production_like=production_like)
+        return Server(name, argv, port, env).start(cpus)
 
     async def service(
         self,
@@ -279,11 +311,13 @@ class Bench:
         levels: list[int],
         *,
         pinned: bool = True,
+        production_like: bool = False,
     ) -> None:
         # "w1": one worker on one core (CPU 0, everything else on CPU 1); "w1 free": one
         # worker that may use both cores (its embedding and SQLite threads run beside the
         # event loop), sharing them with the load generator and the fake LLM.
         target = f"{backend} w{workers}" + ("" if pinned or workers != 1 else " free")
+        target += " prod-like" if production_like else ""
         print(target, file=sys.stderr)
         try:
             await self.reset_database(backend)
@@ -291,10 +325,11 @@ class Bench:
             print(f"  skipped: {backend} unreachable ({exc}); set BENCH_PG_URL", file=sys.stderr)
             self.facts[f"{target} skipped"] = str(exc)
             return
-        server = self.start_service(backend, workers, pinned=pinned)
+        options = {"pinned": pinned, "production_like": production_like}
+        server = self.start_service(backend, workers, **options)
         first = await server.wait_ready("/health/ready")
         server.stop()
-        server = self.start_service(backend, workers, pinned=pinned)
+        server = self.start_service(backend, workers, **options)
         ready = await server.wait_ready("/health/ready")
         await asyncio.sleep(0.5)
         facts: dict[str, Any] = {
@@ -303,7 +338,8 @@ class Bench:
             "rss_at_rest_mib": round(rss_mib(server.pids), 1),
         }
         self.facts[target] = facts
-        work = Workload(self.questions)
+        auth = await self.database_key(server.port) if production_like else None
+        work = Workload(self.questions, auth)
         model_ms = self.llm_model_ms()
         try:
             for scenario in scenarios:
@@ -313,14 +349,15 @@ class Bench:
                     await self.measure(
                         target, scenario, server.port, concurrency, step, server, model
                     )
-            if "turn" in scenarios and self.args.latency_runs and workers == 1 and pinned:
+            plain = pinned and not production_like
+            if "turn" in scenarios and self.args.latency_runs and workers == 1 and plain:
                 slow_ms = await self.set_llm_timing(LATENCY_TTFT_MS, LATENCY_TOKENS_PER_S)
                 for scenario in ("turn", "stream"):
                     await self.measure(target, f"{scenario} (LLM {LATENCY_TTFT_MS:g} ms)",
                                        server.port, 8, getattr(work, scenario), server,
                                        slow_ms)  # fmt: skip
                 await self.set_llm_timing(0, 0)
-            if self.args.soak_turns and workers == 1 and pinned and backend in self.args.soak:
+            if self.args.soak_turns and workers == 1 and plain and backend in self.args.soak:
                 await self.soak(server, work, facts)
         finally:
             facts["log_tail"] = server.log_path.read_text(errors="replace")[-2000:]
@@ -435,13 +472,16 @@ async def run(args: argparse.Namespace) -> None:
         for spec in args.targets:
             backend, workers, scenarios, *levels = spec.split(":")
             concurrency = [int(c) for c in levels[0].split(",")] if levels else args.concurrency
-            pinned = not workers.endswith("free")  # "1free": one worker, both cores
+            # "1free": one worker free to use both cores; "1prod": one worker as deployed
+            # (API keys in the database, INFO logs).
+            count = int(workers.removesuffix("free").removesuffix("prod"))
             await bench.service(
                 backend,
-                int(workers.removesuffix("free")),
+                count,
                 scenarios.split(","),
                 concurrency,
-                pinned=pinned,
+                pinned=not workers.endswith("free"),
+                production_like=workers.endswith("prod"),
             )
     finally:
         if bench.llm is not None:
@@ -471,7 +511,8 @@ async def run(args: argparse.Namespace) -> None:
 
 STANDARD_TARGETS = [
     "sqlite:1:turn,stream,history,search",
-    "sqlite:1free:turn,stream:1,8,32",
+    "sqlite:1free:turn,stream:8,32",
+    "sqlite:1prod:turn,stream:8",
     "sqlite:2:turn,stream:8,32",
     "postgres:1:turn,stream,history,search:1,8,32",
     "postgres:2:turn:8,32",

@@ -23,8 +23,11 @@ SSE = {"Accept": "text/event-stream"}
 class Workload:
     """Questions and chats shared by the connections of one service."""
 
-    def __init__(self, questions: list[str]) -> None:
+    def __init__(self, questions: list[str], auth: dict[str, str] | None = None) -> None:
         self.questions = questions
+        # Sent with every request: `Authorization: Bearer <key>` for a service with keys.
+        self.json = {**JSON, **(auth or {})}
+        self.sse = {**SSE, **(auth or {})}
         self.position = 0
         self.chats: dict[int, tuple[str, int]] = {}
         self.history_chats: list[str] = []
@@ -39,7 +42,7 @@ class Workload:
         """The connection's chat, a new one after TURNS_PER_CHAT turns (not timed)."""
         chat_id, turns = self.chats.get(index, ("", TURNS_PER_CHAT))
         if turns >= TURNS_PER_CHAT:
-            response = await conn.request("POST", "/chats", b'{"title": "bench"}', JSON)
+            response = await conn.request("POST", "/chats", b'{"title": "bench"}', self.json)
             expect(response, 201, "create chat")
             chat_id, turns = json.loads(response.body)["id"], 0
         self.chats[index] = (chat_id, turns + 1)
@@ -55,7 +58,7 @@ class Workload:
         chat_id = await self.chat_for(conn, index)
         body = self._body()
         started = time.perf_counter()
-        response = await conn.request("POST", f"/chats/{chat_id}/messages", body, JSON)
+        response = await conn.request("POST", f"/chats/{chat_id}/messages", body, self.json)
         latency = time.perf_counter() - started
         expect(response, 201, "turn")
         if b'"status":"completed"' not in response.body:
@@ -68,7 +71,7 @@ class Workload:
         body = self._body()
         started = time.perf_counter()
         response = await conn.request(
-            "POST", f"/chats/{chat_id}/messages", body, SSE, watch=b"event: message.delta"
+            "POST", f"/chats/{chat_id}/messages", body, self.sse, watch=b"event: message.delta"
         )
         latency = time.perf_counter() - started
         expect(response, 200, "stream")
@@ -83,7 +86,7 @@ class Workload:
         chat_id = self.history_chats[(self.position + index) % len(self.history_chats)]
         self.position += 1
         started = time.perf_counter()
-        response = await conn.request("GET", f"/chats/{chat_id}/messages?limit=50", None, JSON)
+        response = await conn.request("GET", f"/chats/{chat_id}/messages?limit=50", None, self.json)
         latency = time.perf_counter() - started
         expect(response, 200, "history")
         return Sample(latency)
@@ -92,7 +95,7 @@ class Workload:
         """(d) Knowledge-base search alone."""
         path = f"/kb/search?q={quote(self.question())}"
         started = time.perf_counter()
-        response = await conn.request("GET", path, None, JSON)
+        response = await conn.request("GET", path, None, self.json)
         latency = time.perf_counter() - started
         expect(response, 200, "search")
         return Sample(latency)
