@@ -19,7 +19,6 @@ from pathlib import Path
 import structlog
 
 from qna_agent.agent.sql_backend import ONE_STATEMENT, SqlBackend
-from qna_agent.agent.sql_postgres import PostgresBackend
 from qna_agent.agent.sql_results import (
     QueryResult,
     SqlToolError,
@@ -89,6 +88,9 @@ def backend_from_url(
             raise ValueError(f"expected a SQLite file path in {url!r}")
         return SqliteBackend(Path(path), time_limit_s=time_limit_s)
     if scheme in SQL_TOOL_POSTGRES_SCHEMES:
+        # Imported here: asyncpg costs 80 ms of every start, and most use SQLite or no tool.
+        from qna_agent.agent.sql_postgres import PostgresBackend
+
         return PostgresBackend(
             url,
             time_limit_s=time_limit_s,

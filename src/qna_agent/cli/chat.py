@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from qna_agent.cli.backends import Backend, RemoteBackend
+from qna_agent.cli.backends import Backend
 from qna_agent.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -157,6 +157,8 @@ async def open_backend(
             return await LocalBackend.open(settings)
     if not url.startswith(("http://", "https://")):
         raise CliError(f"--url must start with http:// or https://, not {url!r}", EXIT_CONFIG)
+    from qna_agent.cli.remote import RemoteBackend  # httpx is slow to import: see remote.py
+
     return RemoteBackend(url, api_key, timeout=wait_seconds)
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from bs4.dammit import EncodingDetector
-
 # Every C0/C1 control but tab, line feed, vertical tab, form feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # Random bytes are about 11% C0 controls; prose has none, a stray NUL or two at most.
@@ -63,6 +61,8 @@ def _decode(data: bytes, *, html: bool) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    from bs4.dammit import EncodingDetector  # here: importing bs4 is slow, see parsers.py
+
     declared = EncodingDetector.find_declared_encoding(data, is_html=True) if html else None
     for codec in [declared, "cp1252"] if declared else ["cp1252"]:
         try:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 import re
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup
-from bs4.element import NavigableString, Tag
+if TYPE_CHECKING:
+    from bs4.element import Tag
+
+# bs4 and pypdf are imported where a document needs them: importing bs4 took 125 ms of the
+# service's start (docs/benchmarks.md), and most starts find every document indexed already.
 
 _BLOCKS = {"p", "li", "dd", "dt", "blockquote", "figcaption", "caption", "tr", "div", "section"}
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "nav", "footer", "form"}
@@ -28,6 +32,8 @@ class TooManyPages(ParseError):
 
 def html_to_markdown(html: str) -> tuple[str, str | None]:
     """Markdown-like text of an HTML page, and its <title> if any."""
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(html, "html.parser")
     title_tag = soup.find("title")
     title = title_tag.get_text(" ", strip=True) if title_tag else None
@@ -44,6 +50,8 @@ def _inline(tag: Tag) -> str:
 
 
 def _walk(node: Tag, lines: list[str]) -> None:
+    from bs4.element import NavigableString, Tag
+
     for child in node.children:
         if isinstance(child, NavigableString):
             text = _SPACES.sub(" ", str(child)).strip()
