@@ -81,11 +81,15 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK)
 
 
+def _readable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.R_OK)
+
+
 def derived_model_path(spec: DerivedModelSpec, directory: Path | None) -> tuple[Path, str]:
     """The derived model file (made now if missing) and its sha256."""
     if directory is not None:  # made before, maybe read-only (the container image's copy)
         ready = directory / f"{spec.name}.onnx"
-        if ready.is_file() and sha256_of(ready) == spec.sha256:
+        if _readable(ready) and sha256_of(ready) == spec.sha256:
             return ready, spec.sha256
     folder = directory if directory is not None and _writable(directory) else None
     if folder is None:
@@ -94,7 +98,7 @@ def derived_model_path(spec: DerivedModelSpec, directory: Path | None) -> tuple[
         if directory is not None:
             log.warning("model_dir_not_writable", directory=str(directory), using=str(folder))
     target = folder / f"{spec.name}.onnx"
-    if target.is_file() and sha256_of(target) == spec.sha256:
+    if _readable(target) and sha256_of(target) == spec.sha256:
         return target, spec.sha256
     source = packaged_model_path(spec.source)
     verify_sha256(source, spec.source.sha256)
@@ -103,6 +107,8 @@ def derived_model_path(spec: DerivedModelSpec, directory: Path | None) -> tuple[
     os.close(handle)
     try:
         _quantize(source, Path(temporary))
+        # mkstemp makes the file 0600; the image derives it as root and serves as another user
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)  # atomic: concurrent workers never read half a file
     except Exception as exc:
         raise ModelIntegrityError(f"could not derive {spec.name} from {source}: {exc}") from exc

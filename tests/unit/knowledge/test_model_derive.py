@@ -32,6 +32,12 @@ def test_the_model_is_made_once_with_the_pinned_bytes_then_reused(tmp_path: Path
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left
 
 
+def test_the_model_made_by_one_user_is_readable_by_the_others(tmp_path: Path) -> None:
+    # The image derives it as root; the service reads it as an unprivileged user.
+    path, _ = derived_model_path(MINILM_L6_QINT8, tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_damaged_copy_is_made_again(tmp_path: Path) -> None:
     path, _ = derived_model_path(MINILM_L6_QINT8, tmp_path)
     path.write_bytes(b"not a model")
