@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         "`qna-agent kb sync`). Unchanged files cost a hash, nothing more.",
     )
     kb_chunk_chars: int = Field(
-        800, ge=200, le=20000, description="Target chunk size (chars); see docs/benchmarks.md."
+        600, ge=200, le=20000, description="Target chunk size (chars); see docs/benchmarks.md."
     )
     kb_chunk_overlap_chars: int = Field(
         150, ge=0, le=5000, description="Characters repeated between consecutive chunks."

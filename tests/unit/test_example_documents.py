@@ -22,7 +22,7 @@ def test_every_example_is_indexed_and_every_format_is_there() -> None:
     suffixes = set()
     for source in sources:
         parsed = parse_document(
-            source.path, source.absolute.read_bytes(), chunk_chars=800, overlap_chars=150
+            source.path, source.absolute.read_bytes(), chunk_chars=600, overlap_chars=150
         )
         assert parsed.chunks, source.path
         suffixes.add(source.absolute.suffix)
