@@ -16,7 +16,8 @@ runner = CliRunner()
 DATASET = ROOT / "examples" / "eval" / "retrieval.jsonl"
 # Measured on the bundled set (13 documents, 88 questions; docs/knowledge-base.md): hybrid
 # recall@1 0.835, recall@5 1.0, MRR 0.92 (600-character chunks). Document-level recall@5
-# and @10 are close to 1.0 on a set this small, so recall@1 is the floor that moves when retrieval gets worse.
+# and @10 are close to 1.0 on a set this small, so recall@1 is the floor that moves when
+# retrieval gets worse.
 FLOOR_RECALL_AT_5 = 0.95
 FLOOR_HYBRID_MRR = 0.88
 FLOOR_HYBRID_RECALL_AT_1 = 0.80
