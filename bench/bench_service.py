@@ -320,11 +320,11 @@ class Bench:
         target = f"{backend} w{workers}" + ("" if pinned or workers != 1 else " free")
         target += " prod-like" if production_like else ""
         print(target, file=sys.stderr)
+        options = {"pinned": pinned, "production_like": production_like}
+        first: float | None = None
         # A variant of a target measured before (prod-like) reuses its indexed database: its
         # first start would only repeat that target's, and the set must fit in ten minutes.
-        variant = production_like and backend in self.prepared
-        first: float | None = None
-        if not variant:
+        if not (production_like and backend in self.prepared):
             try:
                 await self.reset_database(backend)
             except OSError as exc:  # no PostgreSQL here: say so and go on with the rest
@@ -332,8 +332,6 @@ class Bench:
                 print(hint, file=sys.stderr)
                 self.facts[f"{target} skipped"] = str(exc)
                 return
-        options = {"pinned": pinned, "production_like": production_like}
-        if not variant:
             server = self.start_service(backend, workers, **options)
             first = round(await server.wait_ready("/health/ready"), 3)
             server.stop()

@@ -61,7 +61,7 @@ def _decode(data: bytes, *, html: bool) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    from bs4.dammit import EncodingDetector  # here: importing bs4 is slow, see parsers.py
+    from bs4.dammit import EncodingDetector  # here: importing bs4 is slow, see html_text.py
 
     declared = EncodingDetector.find_declared_encoding(data, is_html=True) if html else None
     for codec in [declared, "cp1252"] if declared else ["cp1252"]:

@@ -26,10 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from qna_agent.errors import UpstreamError
 from qna_agent.knowledge.embedding_onnx import MINILM_L6_INT8, PARAPHRASE_MINILM_L3, OnnxEmbedder
-from qna_agent.knowledge.embedding_openai import OpenAIEmbedder
 from qna_agent.knowledge.model_derive import MINILM_L6_QINT8, load_derived
 from qna_agent.knowledge.vectors import FloatMatrix
+
+
+class EmbeddingServiceError(UpstreamError):
+    """The embeddings endpoint failed or answered something unusable (502 on the API)."""
+
 
 DEFAULT_EMBEDDER_KIND = "onnx-minilm-l6-qint8"
 ONNX_KINDS = {
@@ -69,6 +74,10 @@ def build_embedder(kind: str, **options: Any) -> Embedder:
         options.pop("model_dir", None)
         return OnnxEmbedder.from_spec(ONNX_KINDS[kind], **options)
     if kind == "openai":
+        # Imported only when configured: httpx brings its command line's dependencies, about
+        # 100 ms of every start, and this embedder is rarely the one in use.
+        from qna_agent.knowledge.embedding_openai import OpenAIEmbedder
+
         return OpenAIEmbedder(**options)
     raise ValueError(f"unknown embedder kind {kind!r}; expected one of {EMBEDDER_KINDS}")
 

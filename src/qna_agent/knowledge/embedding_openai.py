@@ -9,19 +9,15 @@ would hide an outage behind seconds of backoff on the search path).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import httpx
 import numpy as np
 
-from qna_agent.errors import UpstreamError
+from qna_agent.knowledge.embedding import EmbeddingServiceError
 from qna_agent.knowledge.vectors import FloatMatrix, l2_normalise
 
-if TYPE_CHECKING:
-    import httpx
-
-
-class EmbeddingServiceError(UpstreamError):
-    """The embeddings endpoint failed or answered something unusable (502 on the API)."""
+__all__ = ["EmbeddingServiceError", "OpenAIEmbedder"]
 
 
 class OpenAIEmbedder:
@@ -50,10 +46,6 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         # text-embedding-3-* can shorten vectors server-side; other servers may reject the field.
         self._send_dimensions = send_dimensions and dim is not None
-        # Imported here, not at the top: httpx brings its command line's dependencies, about
-        # 100 ms of every start, and this embedder is rarely the configured one.
-        import httpx
-
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"Bearer {api_key}"},
@@ -94,8 +86,6 @@ class OpenAIEmbedder:
         body: dict[str, Any] = {"model": self._model, "input": texts, "encoding_format": "float"}
         if self._send_dimensions:
             body["dimensions"] = self._dim
-        import httpx
-
         try:
             response = self._client.post("embeddings", json=body)
         except httpx.HTTPError as exc:

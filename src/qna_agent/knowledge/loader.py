@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qna_agent.knowledge.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
 from qna_agent.knowledge.decoding import NotText, clean_text, decode_text
-from qna_agent.knowledge.parsers import ParseError, TooManyPages, html_to_markdown, pdf_pages
+from qna_agent.knowledge.parsers import ParseError, TooManyPages, pdf_pages
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
@@ -185,6 +185,8 @@ def _parse(
     if suffix in PDF_SUFFIXES:
         return _pdf_chunks(data, stem, size, overlap, limits.max_pages)
     if suffix in HTML_SUFFIXES:
+        from qna_agent.knowledge.html_text import html_to_markdown  # bs4: see html_text.py
+
         markdown, html_title = html_to_markdown(_decode(data, html=True))
         # Character references (`&#1;`) can bring control characters back.
         markdown = clean_text(markdown)

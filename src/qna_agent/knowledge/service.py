@@ -25,9 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from qna_agent.db.engine import Database
 from qna_agent.knowledge import documents, generation
+from qna_agent.knowledge.embedding import EmbeddingServiceError
 from qna_agent.knowledge.embedding_cache import EmbeddingCache
 from qna_agent.knowledge.embedding_onnx import release_freed_heap
-from qna_agent.knowledge.embedding_openai import EmbeddingServiceError
 from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
 from qna_agent.knowledge.index import (
     IndexSettings,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 
 from qna_agent.api import turn_guards
 from qna_agent.api.deps import PrincipalDep, ServicesDep, SessionDep, SettingsDep, TurnsDep
@@ -15,7 +16,7 @@ from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Proble
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
-from qna_agent.chat.models import STATUS_IN_PROGRESS, Message
+from qna_agent.chat.models import STATUS_IN_PROGRESS
 from qna_agent.chat.turns import Turn
 from qna_agent.config import Settings
 from qna_agent.errors import InvalidInput
@@ -185,15 +186,17 @@ async def cancel_message(
     """Stop a turn in progress (the web page's Stop button), wherever it runs."""
     message = await turns.cancel_turn(owner_id=principal.id, chat_id=chat_id, message_id=message_id)
     running = message.status == STATUS_IN_PROGRESS
-    return message_response(message, status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
+    code = status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK
+    return json_response(MessageOut.of(message), code)
 
 
-def message_response(
-    message: Message, status_code: int, headers: dict[str, str] | None = None
+def json_response(
+    body: BaseModel, status_code: int = status.HTTP_200_OK, headers: dict[str, str] | None = None
 ) -> Response:
-    """A message as the JSON body, encoded once by pydantic (not dumped, then re-encoded)."""
+    """A schema as the JSON body, encoded once by pydantic: not dumped and re-encoded, and not
+    validated again by FastAPI as a returned model would be."""
     return Response(
-        MessageOut.of(message).model_dump_json(),
+        body.model_dump_json(),
         status_code=status_code,
         media_type="application/json",
         headers=headers,
@@ -212,7 +215,7 @@ async def _respond(turn: Turn, settings: Settings, streaming: bool, status_code:
     if finished.error is not None:
         extra = {**finished.error.extra, "message_id": str(finished.message.id)}
         raise type(finished.error)(finished.error.detail, **extra)
-    return message_response(finished.message, status_code)
+    return json_response(MessageOut.of(finished.message), status_code)
 
 
 async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
@@ -239,7 +242,7 @@ def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
     error = turn_guards.replay_error(replay.message)
     if error is not None:
         raise error
-    return message_response(replay.message, status.HTTP_201_CREATED, headers)
+    return json_response(MessageOut.of(replay.message), status.HTTP_201_CREATED, headers)
 
 
 @router.get("", response_model=MessagePage, responses={404: POST_RESPONSES[404]})
@@ -262,13 +265,13 @@ async def list_messages(
         after=after,
         order=order,
     )
-    out = MessagePage(
-        data=[MessageOut.of(message) for message in page.items],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+    return json_response(
+        MessagePage(
+            data=[MessageOut.of(message) for message in page.items],
+            has_more=page.has_more,
+            next_cursor=page.next_cursor,
+        )
     )
-    # Encoded once: returned as a model, FastAPI would validate the page again first.
-    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{message_id}", response_model=MessageOut, responses={404: POST_RESPONSES[404]})
