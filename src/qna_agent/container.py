@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -21,7 +22,8 @@ from qna_agent.agent.providers import build_model
 from qna_agent.agent.sql_tool import SqlToolbox
 from qna_agent.agent.sql_tools import sql_system_prompt, sql_tools
 from qna_agent.agent.tools import ToolRegistry
-from qna_agent.chat.turns import TurnRunner
+from qna_agent.chat.engine import TurnEngine, TurnLimits
+from qna_agent.chat.runner import TurnRunner
 from qna_agent.config import Settings, SettingsError
 from qna_agent.db import migrate
 from qna_agent.db.engine import Database
@@ -44,10 +46,10 @@ class Services:
     knowledge: KnowledgeBase
     model: ChatModel
     agent: Agent
-    turns: TurnRunner
-    security: Security  # --- security: keys, rate limits, stream slots
+    engine: TurnEngine
+    security: Security
     draining: bool = False
-    # --- agent tools: the analytics database of the SQL tools, when configured
+    # The analytics database of the SQL tools, when configured.
     sql: SqlToolbox | None = None
 
     async def close(self) -> None:
@@ -169,8 +171,8 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     # --- observability: every model call measured; SQL spans when tracing is on ---
     chat_model = instrument(model or build_model(settings))
     system = database.engine.dialect.name
-    for engine in database.sync_engines():
-        tracing.instrument_engine(engine, system)
+    for sync_engine in database.sync_engines():
+        tracing.instrument_engine(sync_engine, system)
     sql = build_sql_toolbox(settings)
     system_prompt: str | Callable[[], str] = settings.agent_system_prompt
     if sql is not None:
@@ -185,7 +187,7 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         history_tokens=settings.agent_history_tokens,
         count_tokens=count_tokens,
     )
-    turns = TurnRunner(
+    runner = TurnRunner(
         database,
         agent,
         history_messages=settings.agent_history_messages,
@@ -194,7 +196,21 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         heartbeat_seconds=settings.turn_heartbeat_seconds,
     )
     security = build_security(settings, database)
-    return Services(settings, database, knowledge, chat_model, agent, turns, security, sql=sql)
+    limits = TurnLimits(
+        max_message_chars=settings.max_message_chars,
+        max_messages_per_chat=settings.max_messages_per_chat,
+        max_chats_per_principal=settings.max_chats_per_principal,
+        idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+    )
+    engine = TurnEngine(
+        database,
+        agent,
+        security,
+        runner,
+        limits,
+        turn_timeout=settings.agent_turn_timeout_seconds,
+    )
+    return Services(settings, database, knowledge, chat_model, agent, engine, security, sql=sql)
 
 
 async def prepare(services: Services) -> None:

@@ -14,12 +14,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
 from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from qna_agent.api.routes import chats, health, keys, knowledge, messages, openai_compat
+from qna_agent.api.openai import routes as openai_routes
+from qna_agent.api.routes import chats, health, keys, knowledge, messages
 from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
 from qna_agent.api.routes import web as web_page  # --- web page ---
 from qna_agent.api.security_headers import SecurityHeadersMiddleware
 from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
-from qna_agent.chat.turns import fail_stale_turns
+from qna_agent.chat.liveness import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
@@ -84,7 +85,7 @@ async def _warm_up(services: Services) -> None:
 
 async def _sweep_stale_turns(services: Services) -> None:
     """Fail turns whose process died (their heartbeat stopped), every two heartbeats."""
-    turns = services.turns
+    turns = services.engine.runner
     while True:
         await asyncio.sleep(SWEEP_HEARTBEATS * turns.heartbeat.period)
         try:
@@ -124,7 +125,7 @@ async def _recover(services: Services) -> None:
     running in a sibling worker or another replica; if not, the sweep fails them soon."""
     try:
         if await migrate.is_at_head(services.database):
-            await fail_stale_turns(services.database, older_than=services.turns.stale_after)
+            await fail_stale_turns(services.database, older_than=services.engine.runner.stale_after)
     except Exception as exc:  # not ready yet: the periodic sweep will do it
         log.warning("turn_recovery_skipped", error=type(exc).__name__)
 
@@ -160,7 +161,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # are cancelled: stored as failed, their streams ended, before uvicorn stops waiting.
         services.draining = True
         cancel_in = max(0.0, deadline.remaining() - deadline.cancel_margin())
-        timers.append(loop.call_later(cancel_in, services.turns.interrupt_all))
+        timers.append(loop.call_later(cancel_in, services.engine.runner.interrupt_all))
         log.info("shutdown_started", grace_seconds=deadline.grace_seconds)
 
     try:
@@ -170,7 +171,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.draining = True
         for timer in timers:
             timer.cancel()
-        await services.turns.drain(max(0.0, deadline.remaining() - deadline.cancel_margin()))
+        await services.engine.runner.drain(
+            max(0.0, deadline.remaining() - deadline.cancel_margin())
+        )
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
@@ -202,7 +205,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(chats.router)
     app.include_router(messages.router)
     app.include_router(knowledge.router)
-    app.include_router(openai_compat.router)  # agent tools: the OpenAI-compatible front door
+    app.include_router(openai_routes.router)
     app.include_router(metrics_route.router)  # --- observability ---
     app.include_router(keys.router)
 

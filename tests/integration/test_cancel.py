@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from qna_agent.chat.turns import STOPPED
+from qna_agent.chat.events import STOPPED
 from qna_agent.config import Settings
 from tests.conftest import client_for, create_key, new_chat, running_app
 from tests.fake_llm import FakeLLM, Reply, text

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from qna_agent.agent.types import ChatMessage
 from qna_agent.config import Settings
 from tests.conftest import client_for, create_key, new_chat, running_app
 from tests.fake_llm import FakeLLM, text
@@ -41,22 +42,27 @@ async def test_daily_token_budget(settings: Settings, fake_llm: FakeLLM) -> None
             "llm_provider": "openai",
             "llm_base_url": fake_llm.base_url,
             "llm_max_retries": 0,
-            "rate_limit_tokens_per_day": 100,
+            "rate_limit_tokens_per_day": 1_000_000,
         }
     )
-    async with running_app(configured) as (app, _), client_for(app) as client:
+    async with running_app(configured) as (_, services):
+        # What a turn on "hello" reserves before its first model call.
+        reserve = services.agent.first_call_tokens([ChatMessage("user", "hello")])
+    # Room for one turn's reservation, not for a second once the first spent 110.
+    configured = configured.model_copy(update={"rate_limit_tokens_per_day": reserve + 50})
+    async with running_app(configured) as (app, services), client_for(app) as client:
         chat_id = await new_chat(client)
         first = await client.post(f"/chats/{chat_id}/messages", json={"content": "hello"})
-        assert first.status_code == 201
-        for _ in range(100):  # the charge is made when the turn's task ends
-            second = await client.post(f"/chats/{chat_id}/messages", json={"content": "again"})
-            if second.status_code == 429:
-                break
-            await asyncio.sleep(0.01)
+        assert first.status_code == 201, first.text
+        assert await services.security.budget.used_today("anonymous") == 110  # settled
+        second = await client.post(f"/chats/{chat_id}/messages", json={"content": "hello"})
         assert second.status_code == 429
         assert "tokens" in second.json()["detail"]
+        assert f"{reserve + 50 - 110} left" in second.json()["detail"]
         assert int(second.headers["retry-after"]) <= 86_400
-        assert len(fake_llm.requests) <= 2
+        assert len(fake_llm.requests) == 1
+        history = (await client.get(f"/chats/{chat_id}/messages")).json()["data"]
+        assert len(history) == 2  # the refused question was not stored
 
 
 async def test_chats_per_principal_and_messages_per_chat(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,9 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import REGISTRY
 
+from qna_agent.agent.types import ChatMessage
 from qna_agent.config import Settings
+from qna_agent.container import build_services
 from tests.conftest import FILE_KEY
 from tests.fake_llm import FakeLLM, failure, text, tool_call
 from tests.served_app import served_app
@@ -128,6 +131,15 @@ def _served(settings: Settings, llm: FakeLLM, **extra: Any) -> Settings:
 ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
 
 
+def _first_call_tokens(settings: Settings, question: str) -> int:
+    """What an answer to `question` reserves of the budget before its first model call."""
+    services = build_services(settings)
+    try:
+        return services.agent.first_call_tokens([ChatMessage("user", question)])
+    finally:
+        asyncio.run(services.close())
+
+
 def test_completions_spend_the_token_budget_and_count_their_cost(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
@@ -137,10 +149,12 @@ def test_completions_spend_the_token_budget_and_count_their_cost(
     configured = _served(
         settings,
         fake_llm,
-        rate_limit_tokens_per_day=150,
         llm_prices={"fake-model": {"prompt": 2.0, "completion": 10.0}},
         llm_price_currency="EUR",
     )
+    # Room for two answers of 110 tokens and a third's reservation? No: for two only.
+    budget = _first_call_tokens(configured, QUESTION) + 160
+    configured = configured.model_copy(update={"rate_limit_tokens_per_day": budget})
     outcomes: list[str] = []
     with (
         served_app(configured) as (base_url, _),
@@ -159,8 +173,9 @@ def test_completions_spend_the_token_budget_and_count_their_cost(
                 outcomes.append("429")
                 assert int(refused.response.headers["retry-after"]) > 0
                 assert refused.body["type"] == "invalid_request_error"  # type: ignore[index]
-    # 110 tokens each: the first two fit into 150 (checked before, charged after), then no more.
+    # 110 tokens each, settled after a reservation of the first call's bound: two fit.
     assert outcomes == ["ok", "ok", "429", "429", "429"]
+    assert len(fake_llm.requests) == 2
     cost_after = REGISTRY.get_sample_value("llm_cost_total", labels)
     assert cost_after is not None
     assert abs(cost_after - cost_before - 2 * 0.0003) < 1e-9  # 100 x 2 + 10 x 10 micro-EUR each
@@ -261,3 +276,28 @@ def test_client_system_messages_follow_the_service_prompt(
     assert [m["role"] for m in sent] == ["system", "system", "user"]
     assert sent[0]["content"] == settings.agent_system_prompt
     assert sent[1]["content"] == "Answer in one word."
+
+
+def test_every_message_is_bounded_before_it_reaches_the_model(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("never"))
+    huge = "x" * 200_000
+    with (
+        served_app(_served(settings, fake_llm)) as (base_url, _),
+        openai.OpenAI(base_url=f"{base_url}/v1", api_key=FILE_KEY, max_retries=0) as client,
+    ):
+        for messages in (
+            [{"role": "system", "content": huge}, *ASK],
+            [{"role": "developer", "content": huge}, *ASK],
+            [*ASK, {"role": "assistant", "content": huge}, *ASK],
+        ):
+            with pytest.raises(openai.BadRequestError) as refused:
+                client.chat.completions.create(model="qna-agent", messages=messages)  # type: ignore[arg-type]
+            error = refused.value.body
+            assert error["code"] == "message_too_long"  # type: ignore[index]
+            assert error["type"] == "invalid_request_error"  # type: ignore[index]
+            position = next(i for i, m in enumerate(messages) if m["content"] == huge)
+            assert error["param"] == f"messages.{position}.content"  # type: ignore[index]
+            assert f"the limit is {settings.max_message_chars}" in error["message"]  # type: ignore[index]
+    assert fake_llm.requests == []  # never sent to the model

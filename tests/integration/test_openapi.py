@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from qna_agent.api import openai_errors, schemas, schemas_knowledge, schemas_security
-from qna_agent.api.routes import openai_compat
+from qna_agent.api import schemas, schemas_knowledge, schemas_security
+from qna_agent.api.openai import errors as openai_errors
+from qna_agent.api.openai import requests as openai_requests
 from qna_agent.main import create_app
 from tests.conftest import make_settings
 
@@ -19,7 +20,7 @@ SHAPES: list[ModuleType] = [
     schemas,
     schemas_knowledge,
     schemas_security,
-    openai_compat,
+    openai_requests,
     openai_errors,
 ]
 

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from qna_agent.chat.events import INTERRUPTED
+from qna_agent.chat.liveness import fail_stale_turns
 from qna_agent.chat.models import Chat, Message
-from qna_agent.chat.turns import INTERRUPTED, fail_stale_turns
 from qna_agent.config import Settings
 from qna_agent.container import build_services, prepare
 from qna_agent.db.base import utcnow

@@ -220,12 +220,12 @@ async def test_retry_charges_only_its_own_tokens(
         assert retried.status_code == 200, retried.text
         # The message adds up both attempts; the budget was charged each attempt once.
         assert retried.json()["usage"]["prompt_tokens"] == 120
-        limiter = services.security.limiter
+        budget = services.security.budget
 
         async def used() -> int:
-            window = await limiter.tokens_left("anonymous")
-            assert window is not None
-            return window.used
+            spent = await budget.used_today("anonymous")
+            assert spent is not None
+            return spent
 
         deadline = time.monotonic() + 5
         while await used() < 140:

@@ -7,8 +7,9 @@ import asyncio
 import json
 
 from qna_agent.api.sse import KEEPALIVE, turn_events
+from qna_agent.chat.events import TurnFinished
 from qna_agent.chat.models import ROLE_ASSISTANT, ROLE_USER, STATUS_IN_PROGRESS, Message
-from qna_agent.chat.turns import Turn, TurnFinished
+from qna_agent.chat.turn import Turn
 from qna_agent.db.base import utcnow
 from qna_agent.db.ids import uuid7
 
@@ -34,7 +35,10 @@ async def test_a_stream_ends_when_its_turn_dies_without_an_outcome() -> None:
         await asyncio.sleep(0.05)
         raise RuntimeError("a bug in the turn task")
 
-    turn = Turn(_message(ROLE_USER, "completed"), _message(ROLE_ASSISTANT, STATUS_IN_PROGRESS))
+    turn = Turn(
+        user_message=_message(ROLE_USER, "completed"),
+        assistant_message=_message(ROLE_ASSISTANT, STATUS_IN_PROGRESS),
+    )
     turn.task = asyncio.create_task(crash())
     async with asyncio.timeout(5):  # without the fix: keep-alives forever
         frames = [frame async for frame in turn_events(turn, keepalive_seconds=0.02)]

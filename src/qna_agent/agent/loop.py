@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -36,6 +37,7 @@ from qna_agent.agent.types import (
     ToolCallFinished,
     ToolCallRecord,
     ToolCallStarted,
+    ToolSpec,
     Usage,
 )
 from qna_agent.observability import metrics, tracing
@@ -44,6 +46,11 @@ log = structlog.get_logger(__name__)
 
 _CITATION_MARK = re.compile(r"\[(\d{1,3})\]")
 MAX_TOOL_OUTPUT_CHARS = 24_000
+# What a model call's answer is assumed to take when no output limit is configured: a cited
+# answer of a few paragraphs. `LLM_MAX_OUTPUT_TOKENS` makes it a bound the model is held to.
+DEFAULT_ANSWER_TOKENS = 1024
+# A message's framing in the chat format (role, separators), as OpenAI counts it.
+MESSAGE_OVERHEAD_TOKENS = 4
 
 
 def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
@@ -52,12 +59,27 @@ def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
     return [citation for citation in citations if citation.ref in used]
 
 
+class CallBudget(Protocol):
+    """What pays for model calls: asked to cover each call before it is made."""
+
+    async def cover(self, tokens: int, *, spent: int) -> None:
+        """Hold `tokens` more for the next call (`spent` so far); raise to refuse the call."""
+        ...
+
+
 @dataclass(slots=True)
 class UsageMeter:
-    """Usage of a turn so far, readable even when the turn fails or is cancelled midway."""
+    """Usage of a turn so far, readable even when the turn fails or is cancelled midway;
+    `budget`, when set, covers every model call before it is made."""
 
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    budget: CallBudget | None = None
+
+    @property
+    def spent(self) -> int:
+        """Tokens used so far, prompt and completion."""
+        return self.usage.prompt_tokens + self.usage.completion_tokens
 
 
 class Agent:
@@ -72,6 +94,7 @@ class Agent:
         max_steps: int,
         history_tokens: int | None = None,
         count_tokens: TextCounter = estimate_text_tokens,
+        answer_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -79,6 +102,30 @@ class Agent:
         self.max_steps = max_steps
         self.history_tokens = history_tokens
         self.count_tokens = count_tokens
+        self.answer_tokens = answer_tokens or DEFAULT_ANSWER_TOKENS
+
+    def call_tokens(self, prompt: Sequence[ChatMessage], specs: Sequence[ToolSpec]) -> int:
+        """An upper bound of one model call's usage: the prompt and the tool specs as counted,
+        plus the answer allowance (what the budget reserves before the call)."""
+        total = self.answer_tokens
+        for message in prompt:
+            total += MESSAGE_OVERHEAD_TOKENS + self.count_tokens(message.content)
+            for call in message.tool_calls:
+                total += self.count_tokens(call.name) + self.count_tokens(call.arguments)
+        for spec in specs:
+            schema = json.dumps(spec.parameters, separators=(",", ":"))
+            total += self.count_tokens(spec.name) + self.count_tokens(spec.description)
+            total += self.count_tokens(schema)
+        return total
+
+    def first_call_tokens(self, history: Sequence[ChatMessage]) -> int:
+        """`call_tokens` of the first call of a turn on `history` (tools offered)."""
+        specs = self.tools.specs() if self.max_steps > 1 else []
+        return self.call_tokens([ChatMessage("system", self._system()), *history], specs)
+
+    def _system(self) -> str:
+        # A callable prompt is made afresh per turn (the SQL tools tell the model today's date).
+        return self.system_prompt() if callable(self.system_prompt) else self.system_prompt
 
     def _prompt(self, messages: list[ChatMessage]) -> list[ChatMessage]:
         if self.history_tokens is None:
@@ -95,9 +142,7 @@ class Agent:
         """Answer the last user message of `history`; yields events, the last an AgentResult.
 
         `meter`, when given, is kept up to date with the usage of every model call."""
-        # A callable prompt is made afresh per turn (the SQL tools tell the model today's date).
-        system = self.system_prompt() if callable(self.system_prompt) else self.system_prompt
-        messages = [ChatMessage("system", system), *history]
+        messages = [ChatMessage("system", self._system()), *history]
         context = ToolContext()
         records: list[ToolCallRecord] = []
         meter = meter or UsageMeter()
@@ -109,6 +154,8 @@ class Agent:
                 separator_needed = bool(texts)
                 response: ModelResponse | None = None
                 prompt = self._prompt(messages)
+                if meter.budget is not None:
+                    await meter.budget.cover(self.call_tokens(prompt, specs), spent=meter.spent)
                 if stream:
                     async for item in self.model.stream(prompt, specs):
                         if isinstance(item, TextDelta):

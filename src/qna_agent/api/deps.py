@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.api import auth
-from qna_agent.chat.turns import TurnRunner
+from qna_agent.chat.engine import TurnEngine
 from qna_agent.config import Settings
 from qna_agent.container import Services
 from qna_agent.errors import Forbidden
@@ -44,9 +44,9 @@ async def get_knowledge(services: ServicesDep) -> KnowledgeBase:
     return services.knowledge
 
 
-async def get_turns(services: ServicesDep) -> TurnRunner:
-    """The turn runner."""
-    return services.turns
+async def get_engine(services: ServicesDep) -> TurnEngine:
+    """The turn engine: the only way a turn starts."""
+    return services.engine
 
 
 async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
@@ -87,7 +87,7 @@ async def require_admin(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KnowledgeDep = Annotated[KnowledgeBase, Depends(get_knowledge)]
-TurnsDep = Annotated[TurnRunner, Depends(get_turns)]
+EngineDep = Annotated[TurnEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -7,15 +7,15 @@ for a while so proxies keep the connection open.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from qna_agent.api.errors import problem_document, problem_for
 from qna_agent.api.schemas import MessageOut
+from qna_agent.chat.events import AnswerFinished, Event, TurnFinished, progress_event
 from qna_agent.chat.models import STATUS_FAILED, Message
-from qna_agent.chat.turns import Turn, TurnEvent, TurnFinished, progress_event
+from qna_agent.chat.turn import Turn
 from qna_agent.errors import UpstreamError
 from qna_agent.observability import metrics
 
@@ -32,8 +32,9 @@ def encode_event(event_id: int, event: str, data: dict[str, Any]) -> bytes:
     return f"id: {event_id}\nevent: {event}\ndata: {payload}\n\n".encode()
 
 
-def _frame(event: TurnEvent, message_id: str) -> tuple[str, dict[str, Any]]:
+def _frame(event: Event, message_id: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(event, TurnFinished):
+        assert not isinstance(event, AnswerFinished)  # a stored turn's stream
         return progress_event(event, message_id)
     message = MessageOut.of(event.message).model_dump(mode="json")
     if event.error is None:
@@ -64,41 +65,13 @@ async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator
             "user_message": MessageOut.of(turn.user_message).model_dump(mode="json"),
         },
     )
-    while True:
-        event = await _next_event(turn, keepalive_seconds)
+    async for event in turn.follow(keepalive_seconds):
         if event is None:
             yield KEEPALIVE
             continue
         event_id += 1
         name, data = _frame(event, message_id)
         yield encode_event(event_id, name, data)
-        if isinstance(event, TurnFinished):
-            return
-
-
-async def _next_event(turn: Turn, quiet_seconds: float) -> TurnEvent | None:
-    """The turn's next event, or None after `quiet_seconds` without one.
-
-    A turn task always queues its `TurnFinished`; should it ever end without one (a bug), the
-    stream still ends, with an error, instead of sending keep-alives forever."""
-    if not turn.events.empty():
-        return turn.events.get_nowait()
-    getter = asyncio.ensure_future(turn.events.get())
-    waiting: set[asyncio.Future[Any]] = {getter}
-    if turn.task is not None:
-        waiting.add(turn.task)
-    try:
-        await asyncio.wait(waiting, timeout=quiet_seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        getter.cancel()  # a no-op once it has an event; a cancelled get loses nothing
-    if getter.done() and not getter.cancelled():
-        return getter.result()
-    if not turn.events.empty():
-        return turn.events.get_nowait()
-    if turn.task is not None and turn.task.done():
-        error = UpstreamError("the turn ended without an outcome", upstream="agent")
-        return TurnFinished(turn.assistant_message, error)
-    return None
 
 
 async def replay_events(message: Message, user_message: Message | None) -> AsyncIterator[bytes]:

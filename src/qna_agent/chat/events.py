@@ -1,11 +1,16 @@
-"""What a running turn tells its listeners, and why a turn can end early."""
+"""What a running turn tells its listeners, and why a turn can end early.
+
+Every front door renders the same stream: progress events (`TextDelta`, `ToolCallStarted`,
+`ToolCallFinished`) and one last event, `TurnFinished` for a stored turn (the chats API, the
+CLI) or `AnswerFinished` for a stateless answer (`/v1`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from qna_agent.agent.types import TextDelta, ToolCallFinished, ToolCallStarted, Usage
+from qna_agent.agent.types import AgentResult, TextDelta, ToolCallFinished, ToolCallStarted, Usage
 from qna_agent.chat.models import Message
 from qna_agent.errors import Conflict, QnaError
 
@@ -22,10 +27,10 @@ class TurnCancelled(Conflict):
 
 @dataclass(frozen=True, slots=True)
 class TurnFinished:
-    """The turn ended; `message` is the stored assistant message, `error` set if it failed.
+    """A stored turn ended; `message` is the stored assistant message, `error` set if it failed.
 
     `usage` is what this attempt used (a retried message's stored usage adds up every attempt):
-    the principal's token budget is charged with it.
+    the principal's token budget settles to it.
     """
 
     message: Message
@@ -33,12 +38,22 @@ class TurnFinished:
     usage: Usage = field(default_factory=Usage)
 
 
-TurnEvent = TextDelta | ToolCallStarted | ToolCallFinished | TurnFinished
+@dataclass(frozen=True, slots=True)
+class AnswerFinished:
+    """A stateless answer ended: the agent's result, or the error it ended with."""
+
+    answer: AgentResult | None
+    error: QnaError | None = None
+    usage: Usage = field(default_factory=Usage)
 
 
-def progress_event(
-    event: TextDelta | ToolCallStarted | ToolCallFinished, message_id: str
-) -> tuple[str, dict[str, Any]]:
+Progress = TextDelta | ToolCallStarted | ToolCallFinished
+Finished = TurnFinished | AnswerFinished
+TurnEvent = Progress | TurnFinished
+Event = Progress | Finished
+
+
+def progress_event(event: Progress, message_id: str) -> tuple[str, dict[str, Any]]:
     """An in-progress turn event as the streaming API names and shapes it."""
     if isinstance(event, TextDelta):
         return "message.delta", {"message_id": message_id, "delta": event.text}

@@ -1,7 +1,8 @@
 """`--local`: the agent in-process on the local database, no server needed.
 
-Turns go through the same `TurnRunner` the API uses, so a question asked here is stored
-exactly as one asked over HTTP, and a server started later shows it in the chat's history.
+Chats and turns go through the same engine the API uses (`chat/engine.py`): a question asked
+here is admitted (length, chat and message quotas, token budget), stored and accounted exactly
+as one asked over HTTP, and a server started later shows it in the chat's history.
 """
 
 from __future__ import annotations
@@ -11,14 +12,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from qna_agent.chat import service as chats
+from qna_agent.chat.events import AnswerFinished, TurnFinished, progress_event
+from qna_agent.chat.events import Event as TurnEvent
 from qna_agent.chat.models import Message
-from qna_agent.chat.turns import TurnEvent, TurnFinished, progress_event
+from qna_agent.chat.replays import Replay
 from qna_agent.cli.backends import LOCAL_OWNER, Event, parse_chat_id
 from qna_agent.cli.common import EXIT_CONFIG, CliError
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services, prepare
 from qna_agent.db import migrate
-from qna_agent.errors import NotFound, QnaError
+from qna_agent.errors import Conflict, InvalidInput, NotFound, QnaError, QuotaExceeded, RateLimited
+
+# What the user can fix (the API's 4xx): a usage error, not a failure of the service.
+_USER_ERRORS = (Conflict, InvalidInput, NotFound, QuotaExceeded, RateLimited)
+
+
+def _cli_error(exc: QnaError) -> CliError:
+    return CliError(exc.detail, EXIT_CONFIG if isinstance(exc, _USER_ERRORS) else 1)
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -45,6 +55,7 @@ def message_dict(message: Message) -> dict[str, Any]:
 def _event(event: TurnEvent, message_id: str) -> Event:
     """A turn event as the SSE API would send it."""
     if not isinstance(event, TurnFinished):
+        assert not isinstance(event, AnswerFinished)  # a stored turn's stream
         return progress_event(event, message_id)
     message = message_dict(event.message)
     if event.error is None:
@@ -87,20 +98,22 @@ class LocalBackend:
                 raise CliError(exc.detail, EXIT_CONFIG) from None
 
     async def create_chat(self, title: str | None) -> str:
-        async with self.services.database.write_sessions.begin() as session:
-            chat = await chats.create_chat(session, owner_id=LOCAL_OWNER, title=title, metadata={})
-            return str(chat.id)
+        try:
+            chat = await self.services.engine.create_chat(
+                owner_id=LOCAL_OWNER, title=title, metadata={}
+            )
+        except QnaError as exc:
+            raise _cli_error(exc) from None
+        return str(chat.id)
 
     async def ask(self, chat_id: str, content: str) -> AsyncIterator[Event]:
-        limit = self.services.settings.max_message_chars
-        if len(content) > limit:
-            raise CliError(f"the question is {len(content)} characters; the limit is {limit}", 2)
         try:
-            turn = await self.services.turns.start(
+            turn = await self.services.engine.ask(
                 owner_id=LOCAL_OWNER, chat_id=parse_chat_id(chat_id), content=content, stream=True
             )
         except QnaError as exc:
-            raise CliError(exc.detail, EXIT_CONFIG if isinstance(exc, NotFound) else 1) from None
+            raise _cli_error(exc) from None
+        assert not isinstance(turn, Replay)  # no Idempotency-Key here
         message_id = str(turn.assistant_message.id)
         yield (
             "message.created",
@@ -109,8 +122,9 @@ class LocalBackend:
                 "user_message": message_dict(turn.user_message),
             },
         )
-        async for event in turn.stream():
-            yield _event(event, message_id)
+        async for event in turn.follow():
+            if event is not None:
+                yield _event(event, message_id)
 
     async def history(self, chat_id: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -131,5 +145,5 @@ class LocalBackend:
 
     async def aclose(self) -> None:
         # A turn interrupted by Ctrl-C still finishes and is stored before we close.
-        await self.services.turns.drain(self.services.settings.shutdown_grace_seconds)
+        await self.services.engine.runner.drain(self.services.settings.shutdown_grace_seconds)
         await self.services.close()

@@ -35,7 +35,7 @@ class Window:
 
     @property
     def exhausted(self) -> bool:
-        """Whether nothing more fits (for budgets checked before spending)."""
+        """Whether nothing more fits (for limits checked before counting)."""
         return self.used >= self.limit
 
     @property
@@ -61,6 +61,13 @@ class Counter(Protocol):
 
     async def get(self, key: str, *, window_seconds: int) -> tuple[int, int]:
         """The current window's total and the seconds until it resets."""
+        ...
+
+    async def take(
+        self, key: str, amount: int, *, limit: int, window_seconds: int
+    ) -> tuple[bool, int, int]:
+        """Add `amount` only if the total stays within `limit`, atomically; returns (taken,
+        total after, reset seconds)."""
         ...
 
     async def aclose(self) -> None:
@@ -90,6 +97,16 @@ class MemoryCounter:
         slot, reset = self._slot(key, window_seconds)
         return self._counts.get(slot, 0), reset
 
+    async def take(
+        self, key: str, amount: int, *, limit: int, window_seconds: int
+    ) -> tuple[bool, int, int]:
+        # No await between the read and the write: atomic within the event loop.
+        used, reset = await self.get(key, window_seconds=window_seconds)
+        if used + amount > limit:
+            return False, used, reset
+        total, reset = await self.add(key, amount, window_seconds=window_seconds)
+        return True, total, reset
+
     def _prune(self) -> None:
         """Forget windows that have ended (keys end with `:<window>:<index>`)."""
         now = time.time()
@@ -100,6 +117,17 @@ class MemoryCounter:
 
     async def aclose(self) -> None:
         self._counts.clear()
+
+
+# Check and add in one step on the server, so replicas never both take the last tokens.
+_TAKE_SCRIPT = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+if used + amount > tonumber(ARGV[2]) then return {0, used} end
+used = redis.call('INCRBY', KEYS[1], amount)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return {1, used}
+"""
 
 
 class RedisCounter:
@@ -126,6 +154,16 @@ class RedisCounter:
         value = await self._redis.get(f"{KEY_NAMESPACE}{key}:{window_seconds}:{index}")
         return int(value or 0), reset
 
+    async def take(
+        self, key: str, amount: int, *, limit: int, window_seconds: int
+    ) -> tuple[bool, int, int]:
+        index, reset = window_bounds(window_seconds)
+        slot = f"{KEY_NAMESPACE}{key}:{window_seconds}:{index}"
+        taken, used = await self._redis.eval(
+            _TAKE_SCRIPT, 1, slot, amount, limit, window_seconds + 60
+        )
+        return bool(taken), int(used), reset
+
     async def ping(self) -> bool:
         """Whether Redis answers."""
         return bool(await self._redis.ping())
@@ -139,12 +177,11 @@ DAY = 86_400
 
 
 class RateLimiter:
-    """Requests per minute and LLM tokens per day, per principal."""
+    """Requests per minute, per principal (the daily token budget is `budget.py`)."""
 
-    def __init__(self, counter: Counter, *, requests_per_minute: int, tokens_per_day: int) -> None:
+    def __init__(self, counter: Counter, *, requests_per_minute: int) -> None:
         self.counter = counter
         self.requests_per_minute = requests_per_minute
-        self.tokens_per_day = tokens_per_day
 
     async def hit(self, principal_id: str) -> Window | None:
         """Count one request; None when unlimited or the counter is unreachable."""
@@ -156,26 +193,6 @@ class RateLimiter:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
             return None
         return Window(self.requests_per_minute, used, reset)
-
-    async def tokens_left(self, principal_id: str) -> Window | None:
-        """Today's token budget, without spending any; None when unlimited or unreachable."""
-        if not self.tokens_per_day:
-            return None
-        try:
-            used, reset = await self.counter.get(f"tok:{principal_id}", window_seconds=DAY)
-        except Exception as exc:
-            log.warning("rate_limit_unavailable", error=type(exc).__name__)
-            return None
-        return Window(self.tokens_per_day, used, reset)
-
-    async def spend_tokens(self, principal_id: str, tokens: int) -> None:
-        """Charge a finished turn's tokens to today's budget."""
-        if not self.tokens_per_day or tokens <= 0:
-            return
-        try:
-            await self.counter.add(f"tok:{principal_id}", tokens, window_seconds=DAY)
-        except Exception as exc:
-            log.warning("rate_limit_unavailable", error=type(exc).__name__)
 
     async def aclose(self) -> None:
         """Release the counter's connections."""

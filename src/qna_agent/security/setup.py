@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from qna_agent.config import Settings
 from qna_agent.db.engine import Database
 from qna_agent.security.auth_failures import AuthFailureLimiter
+from qna_agent.security.budget import TokenBudget
 from qna_agent.security.keys import KeyStore
 from qna_agent.security.ratelimit import ConcurrencySlots, RateLimiter, build_counter
 
 
 @dataclass(slots=True)
 class Security:
-    """Key checks, rate limits and stream slots."""
+    """Key checks, rate limits, the token budget and stream slots."""
 
     keys: KeyStore
     limiter: RateLimiter
+    budget: TokenBudget
     auth_failures: AuthFailureLimiter
     streams: ConcurrencySlots
 
@@ -34,8 +36,8 @@ def build_security(settings: Settings, database: Database) -> Security:
         limiter=RateLimiter(
             counter,
             requests_per_minute=settings.rate_limit_requests_per_minute,
-            tokens_per_day=settings.rate_limit_tokens_per_day,
         ),
+        budget=TokenBudget(counter, tokens_per_day=settings.rate_limit_tokens_per_day),
         auth_failures=AuthFailureLimiter(
             counter, per_minute=settings.rate_limit_auth_failures_per_minute
         ),

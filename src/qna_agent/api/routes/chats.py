@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from qna_agent.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
+from qna_agent.api.deps import EngineDep, PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
 from qna_agent.api.schemas import (
     ChatCreate,
     ChatOut,
@@ -18,8 +18,6 @@ from qna_agent.api.schemas import (
 )
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.chat import service
-from qna_agent.observability import metrics
-from qna_agent.security.quotas import check_chat_quota
 
 router = APIRouter(prefix="/chats", tags=["chats"], responses=API_RESPONSES)
 
@@ -34,21 +32,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
 async def create_chat(
-    principal: PrincipalDep,
-    settings: SettingsDep,
-    session: WriteSessionDep,
-    body: ChatCreate | None = None,
+    principal: PrincipalDep, engine: EngineDep, body: ChatCreate | None = None
 ) -> ChatOut:
     """Start a new chat (every field is optional, and so is the body)."""
     body = body or ChatCreate()
-    limit = settings.max_chats_per_principal
-    await session.run_sync(
-        lambda sync: check_chat_quota(sync.connection(), owner_id=principal.id, limit=limit)
+    chat = await engine.create_chat(
+        owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
     )
-    chat = await service.create_chat(
-        session, owner_id=principal.id, title=body.title, metadata=dict(body.metadata)
-    )
-    metrics.CHAT_SESSIONS.inc()
     return ChatOut.of(chat)
 
 

@@ -10,16 +10,15 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from qna_agent.api import turn_guards
-from qna_agent.api.deps import PrincipalDep, ServicesDep, SessionDep, SettingsDep, TurnsDep
+from qna_agent.api.deps import EngineDep, PrincipalDep, ServicesDep, SessionDep, SettingsDep
 from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
 from qna_agent.api.schemas_security import API_RESPONSES
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
 from qna_agent.chat.models import STATUS_IN_PROGRESS
-from qna_agent.chat.turns import Turn
+from qna_agent.chat.replays import Replay
+from qna_agent.chat.turn import Turn
 from qna_agent.config import Settings
-from qna_agent.errors import InvalidInput
 from qna_agent.security.idempotency import check_key
 
 router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"], responses=API_RESPONSES)
@@ -96,8 +95,7 @@ async def post_message(
     chat_id: uuid.UUID,
     body: MessageCreate,
     principal: PrincipalDep,
-    services: ServicesDep,
-    turns: TurnsDep,
+    engine: EngineDep,
     settings: SettingsDep,
     stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -112,39 +110,16 @@ async def post_message(
     ] = None,
 ) -> Any:
     """Ask the agent: runs one turn and returns the assistant's message (or streams it)."""
-    if len(body.content) > settings.max_message_chars:
-        raise InvalidInput(
-            f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}",
-            field="content",
-        )
-    key = check_key(idempotency_key) if idempotency_key is not None else None
-    security = services.security
-    await turn_guards.check_token_budget(security, principal)
     streaming = wants_stream(stream, accept)
-    if streaming:
-        turn_guards.take_stream_slot(security, principal)
-    try:
-        started = await turn_guards.start_once(
-            services.database,
-            turns,
-            settings,
-            principal,
-            chat_id=chat_id,
-            content=body.content,
-            stream=streaming,
-            key=key,
-        )
-    except BaseException:
-        if streaming:
-            security.streams.release(principal.id)
-        raise
-    if isinstance(started, turn_guards.Replay):
-        if streaming:
-            security.streams.release(principal.id)
+    started = await engine.ask(
+        owner_id=principal.id,
+        chat_id=chat_id,
+        content=body.content,
+        stream=streaming,
+        idempotency_key=check_key(idempotency_key) if idempotency_key is not None else None,
+    )
+    if isinstance(started, Replay):
         return _replay(started, streaming)
-    turn_guards.charge_tokens(started, security, principal)
-    if streaming:
-        turn_guards.release_stream_slot_when_done(started, security, principal)
     return await _respond(started, settings, streaming, status.HTTP_201_CREATED)
 
 
@@ -153,38 +128,25 @@ async def retry_message(
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
     principal: PrincipalDep,
-    services: ServicesDep,
-    turns: TurnsDep,
+    engine: EngineDep,
     settings: SettingsDep,
     stream: Annotated[bool | None, Query(description="Stream the turn as SSE.")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Any:
     """Run a failed turn again: the same assistant message is answered anew (200)."""
-    security = services.security
-    await turn_guards.check_token_budget(security, principal)
     streaming = wants_stream(stream, accept)
-    if streaming:
-        turn_guards.take_stream_slot(security, principal)
-    try:
-        turn = await turns.retry(
-            owner_id=principal.id, chat_id=chat_id, message_id=message_id, stream=streaming
-        )
-    except BaseException:
-        if streaming:
-            security.streams.release(principal.id)
-        raise
-    turn_guards.charge_tokens(turn, security, principal)
-    if streaming:
-        turn_guards.release_stream_slot_when_done(turn, security, principal)
+    turn = await engine.retry(
+        owner_id=principal.id, chat_id=chat_id, message_id=message_id, stream=streaming
+    )
     return await _respond(turn, settings, streaming, status.HTTP_200_OK)
 
 
 @router.post("/{message_id}/cancel", response_model=MessageOut, responses=CANCEL_RESPONSES)
 async def cancel_message(
-    chat_id: uuid.UUID, message_id: uuid.UUID, principal: PrincipalDep, turns: TurnsDep
+    chat_id: uuid.UUID, message_id: uuid.UUID, principal: PrincipalDep, engine: EngineDep
 ) -> Response:
     """Stop a turn in progress (the web page's Stop button), wherever it runs."""
-    message = await turns.cancel_turn(owner_id=principal.id, chat_id=chat_id, message_id=message_id)
+    message = await engine.cancel(owner_id=principal.id, chat_id=chat_id, message_id=message_id)
     running = message.status == STATUS_IN_PROGRESS
     code = status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK
     return json_response(MessageOut.of(message), code)
@@ -230,7 +192,7 @@ async def _stream(turn: Turn, settings: Settings) -> AsyncIterator[bytes]:
             turn.cancel()
 
 
-def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
+def _replay(replay: Replay, streaming: bool) -> Any:
     """The stored outcome of a turn an earlier request with the same key began."""
     headers = {"Idempotent-Replayed": "true"}
     if streaming:
@@ -239,7 +201,7 @@ def _replay(replay: turn_guards.Replay, streaming: bool) -> Any:
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
-    error = turn_guards.replay_error(replay.message)
+    error = replay.error()
     if error is not None:
         raise error
     return json_response(MessageOut.of(replay.message), status.HTTP_201_CREATED, headers)

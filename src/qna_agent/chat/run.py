@@ -1,12 +1,17 @@
-"""One turn's task: run the agent within the turn's time budget, store the outcome, and tell
-the listeners how it ended, whatever happened on the way."""
+"""A turn's task: the agent under the turn's time budget, its outcome stored (for a stored
+turn), accounted, and told to the listeners, whatever happened on the way.
+
+`run_agent` is the one place that runs the agent: the timeout, a cancel (on request, by a
+client that left, by a shutdown) and the mapping of every failure to the error the client
+sees. `run_turn` (stored turns) and `run_answer` (stateless `/v1` answers) wrap it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -14,13 +19,14 @@ import structlog
 from qna_agent.agent.loop import Agent, UsageMeter
 from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.types import AgentResult, ChatMessage, Usage
-from qna_agent.chat import outcome
-from qna_agent.chat.events import CANCELLED, TurnCancelled, TurnEvent, TurnFinished
-from qna_agent.chat.models import STATUS_COMPLETED, STATUS_FAILED, Message
+from qna_agent.chat import accounting, outcome
+from qna_agent.chat.events import CANCELLED, AnswerFinished, TurnCancelled, TurnFinished
+from qna_agent.chat.models import STATUS_COMPLETED, STATUS_FAILED
+from qna_agent.chat.turn import Answer, Run, Turn
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.errors import NotFound, QnaError, ServiceUnavailable, UpstreamError, UpstreamTimeout
-from qna_agent.observability import metrics, tracing
+from qna_agent.observability import tracing
 
 log = structlog.get_logger(__name__)
 
@@ -29,46 +35,9 @@ log = structlog.get_logger(__name__)
 STORE_FAILED_RETRY_AFTER = 5
 
 
-@dataclass(slots=True)
-class Turn:
-    """A running turn: its stored messages, its events, and the task that runs it."""
-
-    user_message: Message
-    assistant_message: Message
-    events: asyncio.Queue[TurnEvent] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[TurnFinished] | None = None
-    earlier_usage: Usage = field(default_factory=Usage)
-    earlier_cost_micros: int = 0
-    stop_reason: QnaError | None = None
-    storing: bool = False
-
-    def cancel(self, reason: QnaError | None = None) -> None:
-        """Stop the turn; it is stored as `failed` (with `reason`) and the usage so far.
-
-        Once its outcome is being stored the turn is past stopping: the outcome stands."""
-        if self.task is None or self.task.done() or self.storing:
-            return
-        if self.stop_reason is None:
-            self.stop_reason = reason or TurnCancelled(CANCELLED, upstream="client")
-        self.task.cancel()
-
-    async def stream(self) -> AsyncIterator[TurnEvent]:
-        """The turn's events until it finishes."""
-        while True:
-            event = await self.events.get()
-            yield event
-            if isinstance(event, TurnFinished):
-                return
-
-    async def result(self) -> TurnFinished:
-        """Wait for the outcome; cancelling the waiter does not cancel the turn."""
-        assert self.task is not None
-        return await asyncio.shield(self.task)
-
-
 @dataclass(frozen=True, slots=True)
 class TurnContext:
-    """What a turn's task needs from its runner."""
+    """What a turn's task needs from the engine."""
 
     database: Database
     agent: Agent
@@ -76,45 +45,16 @@ class TurnContext:
     timeout: float
 
 
-async def run_turn(
-    context: TurnContext, turn: Turn, prompt: list[ChatMessage], stream: bool
-) -> TurnFinished:
-    """The turn inside its `invoke_agent` span; counts the outcome; always tells the end."""
-    # This task runs in a copy of the request's context: the ids reach every line of the
-    # turn (model and tool calls included) and nothing outside it.
-    structlog.contextvars.bind_contextvars(
-        chat_id=str(turn.user_message.chat_id), message_id=str(turn.assistant_message.id)
-    )
-    # Message contents are for debugging only: never logged above DEBUG.
-    log.debug("turn_started", question=prompt[-1].content)
-    try:
-        with tracing.span(
-            "invoke_agent qna-agent",
-            {
-                "gen_ai.operation.name": "invoke_agent",
-                "gen_ai.agent.name": "qna-agent",
-                "gen_ai.conversation.id": str(turn.user_message.chat_id),
-                "qna.stream": stream,
-            },
-        ) as span:
-            finished = await _run_agent(context, turn, prompt, stream)
-            span.set_attribute("qna.turn.status", finished.message.status)
-            if finished.error is not None:
-                tracing.set_error(span, type(finished.error).__name__)
-    except Exception:  # a bug past the agent: the listeners must still hear the end
-        log.exception("turn_crashed")
-        error = UpstreamError("the turn failed unexpectedly", upstream="agent")
-        finished = TurnFinished(turn.assistant_message, error)
-    metrics.ASSISTANT_MESSAGES.inc()
-    metrics.TURNS.labels(finished.message.status).inc()
-    turn.events.put_nowait(finished)
-    return finished
-
-
-async def _ask(
-    context: TurnContext, turn: Turn, prompt: list[ChatMessage], stream: bool, meter: UsageMeter
+async def run_agent(
+    context: TurnContext,
+    run: Run[Any],
+    prompt: Sequence[ChatMessage],
+    *,
+    stream: bool,
+    meter: UsageMeter,
 ) -> AgentResult | QnaError:
-    """Run the agent, passing its events on; its result, or why there is none."""
+    """Run the agent, passing its events on to `run`; its result, or why there is none."""
+    meter.budget = run.ticket.reservation if run.ticket is not None else None
     result: AgentResult | None = None
     try:
         async with asyncio.timeout(context.timeout):
@@ -122,34 +62,97 @@ async def _ask(
                 if isinstance(event, AgentResult):
                     result = event
                 else:
-                    turn.events.put_nowait(event)
+                    run.events.put_nowait(event)
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None:
-            current.uncancel()  # cancelled on purpose: store the outcome, then end normally
+            current.uncancel()  # cancelled on purpose: account for it, then end normally
         log.info("turn_cancelled")
-        return turn.stop_reason or TurnCancelled(CANCELLED, upstream="client")
+        return run.stop_reason or TurnCancelled(CANCELLED, upstream="client")
     except TimeoutError:
         return UpstreamTimeout(f"the turn took longer than {context.timeout:g} s", upstream="agent")
     except QnaError as exc:
         return exc
-    except Exception as exc:  # a bug: store an honest record, log it once
+    except Exception as exc:  # a bug: an honest error, logged once
         log.exception("turn_crashed")
         return UpstreamError(f"the agent failed: {type(exc).__name__}", upstream="agent")
     return result or UpstreamError("the agent returned no answer", upstream="agent")
 
 
-async def _run_agent(
+def _span(chat_id: str | None, stream: bool) -> Any:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "qna-agent",
+        "qna.stream": stream,
+    }
+    if chat_id is not None:
+        attributes["gen_ai.conversation.id"] = chat_id
+    return tracing.span("invoke_agent qna-agent", attributes)
+
+
+async def run_turn(
+    context: TurnContext, turn: Turn, prompt: list[ChatMessage], stream: bool
+) -> TurnFinished:
+    """A stored turn inside its `invoke_agent` span; counts and settles it; always tells
+    the end."""
+    # This task runs in a copy of the request's context: the ids reach every line of the
+    # turn (model and tool calls included) and nothing outside it.
+    structlog.contextvars.bind_contextvars(
+        chat_id=str(turn.user_message.chat_id), message_id=str(turn.assistant_message.id)
+    )
+    # Message contents are for debugging only: never logged above DEBUG.
+    log.debug("turn_started", question=prompt[-1].content)
+    finished = TurnFinished(turn.assistant_message, UpstreamError("the turn failed"))
+    try:
+        with _span(str(turn.user_message.chat_id), stream) as span:
+            finished = await _run_stored(context, turn, prompt, stream)
+            span.set_attribute("qna.turn.status", finished.message.status)
+            if finished.error is not None:
+                tracing.set_error(span, type(finished.error).__name__)
+    except Exception:  # a bug past the agent: the listeners must still hear the end
+        log.exception("turn_crashed")
+        error = UpstreamError("the turn failed unexpectedly", upstream="agent")
+        finished = TurnFinished(turn.assistant_message, error)
+    finally:
+        await accounting.settle(turn.ticket, finished.usage)
+    accounting.count_turn(finished.message.status)
+    turn.events.put_nowait(finished)
+    return finished
+
+
+async def run_answer(
+    context: TurnContext, answer: Answer, history: Sequence[ChatMessage], stream: bool
+) -> AnswerFinished:
+    """A stateless answer inside its span; accounted like a stored turn, nothing stored."""
+    meter = UsageMeter()
+    finished = AnswerFinished(None, UpstreamError("the answer failed"))
+    try:
+        with _span(None, stream) as span:
+            outcome_ = await run_agent(context, answer, history, stream=stream, meter=meter)
+            if isinstance(outcome_, AgentResult):
+                finished = AnswerFinished(outcome_, None, meter.usage)
+            else:
+                finished = AnswerFinished(None, outcome_, meter.usage)
+                tracing.set_error(span, type(outcome_).__name__)
+    finally:  # cancelled too: what the model used is paid for
+        model = meter.model or context.agent.model.model
+        accounting.record_cost(context.prices, model, meter.usage)
+        await accounting.settle(answer.ticket, meter.usage)
+    answer.events.put_nowait(finished)
+    return finished
+
+
+async def _run_stored(
     context: TurnContext, turn: Turn, prompt: list[ChatMessage], stream: bool
 ) -> TurnFinished:
     started = time.perf_counter()
     meter = UsageMeter()
-    answer = await _ask(context, turn, prompt, stream, meter)
+    answer = await run_agent(context, turn, prompt, stream=stream, meter=meter)
     turn.storing = True
     latency_ms = round((time.perf_counter() - started) * 1000)
     model = meter.model or context.agent.model.model
     usage = turn.earlier_usage + meter.usage
-    cost = turn.earlier_cost_micros + record_cost(context.prices, model, meter.usage)
+    cost = turn.earlier_cost_micros + accounting.record_cost(context.prices, model, meter.usage)
     values: dict[str, object] = {
         "latency_ms": latency_ms,
         "updated_at": utcnow(),
@@ -211,11 +214,3 @@ async def _store_failure(database: Database, turn: Turn, reason: str, usage: Usa
         log.error("turn_failure_store_failed", error=type(exc).__name__)
         message.status, message.error = STATUS_FAILED, reason
     return TurnFinished(message, failure, usage)
-
-
-def record_cost(prices: PriceTable, model: str, usage: Usage) -> int:
-    """The cost of `usage` in micro-units, counted in `llm_cost_total`."""
-    cost = prices.cost_micros(model, usage)
-    if cost:
-        metrics.LLM_COST.labels(model, prices.currency).inc(cost / 1_000_000)
-    return cost

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from qna_agent.api.errors import DATABASE_UNAVAILABLE, problem_for, problem_headers
-from qna_agent.errors import QnaError
+from qna_agent.chat.admission import MessageTooLong
+from qna_agent.errors import InvalidInput, QnaError
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,9 @@ def from_domain(error: QnaError) -> OpenAIError:
         headers["Retry-After"] = str(max(round(retry_after), 1))
     kind = "server_error" if status >= 500 else "invalid_request_error"
     param = getattr(error, "field", None)
+    if isinstance(error, InvalidInput):  # OpenAI answers every invalid request with a 400
+        status = 400
+        code = "message_too_long" if isinstance(error, MessageTooLong) else code
     return OpenAIError(status, error.detail, type_=kind, code=code, param=param, headers=headers)
 
 

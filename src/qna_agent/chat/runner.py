@@ -1,4 +1,5 @@
-"""Running a turn: store the question, run the agent, store the answer, never lose either.
+"""Stored turns' lifecycle: store the question, run the agent, store the answer, never lose
+either; and every turn task of this process, tracked until it ends (for a graceful shutdown).
 
 The user's message and an `in_progress` assistant message are committed before the model is
 called. The agent runs in a task of its own, so a client that disconnects (or a request that
@@ -17,26 +18,20 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection
 
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.pricing import PriceTable
-from qna_agent.agent.types import AgentEvent, ChatMessage, Usage
+from qna_agent.agent.types import ChatMessage, Usage
 from qna_agent.chat import outcome, repository
-from qna_agent.chat.events import (
-    INTERRUPTED,
-    STOPPED,
-    TurnCancelled,
-    TurnEvent,
-    TurnFinished,
-    progress_event,
-)
+from qna_agent.chat.admission import Ticket
+from qna_agent.chat.events import INTERRUPTED, STOPPED, TurnCancelled
 from qna_agent.chat.liveness import (
     DEFAULT_HEARTBEAT_SECONDS,
     Heartbeat,
-    fail_stale_turns,
     stale_after,
 )
 from qna_agent.chat.models import (
@@ -46,7 +41,8 @@ from qna_agent.chat.models import (
     STATUS_IN_PROGRESS,
     Message,
 )
-from qna_agent.chat.running import Turn, TurnContext, record_cost, run_turn
+from qna_agent.chat.run import TurnContext, run_answer, run_turn
+from qna_agent.chat.turn import Answer, Run, Turn
 from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.db.ids import uuid7
@@ -87,8 +83,9 @@ class TurnRunner:
         self._history_messages = history_messages
         self.prices = prices or PriceTable({})
         self._context = TurnContext(database, agent, self.prices, turn_timeout)
-        self._tasks: set[asyncio.Task[TurnFinished]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._running: dict[uuid.UUID, Turn] = {}
+        self._answers: set[Answer] = set()
         self.heartbeat = Heartbeat(
             database,
             period=heartbeat_seconds,
@@ -121,6 +118,7 @@ class TurnRunner:
         chat_id: uuid.UUID,
         content: str,
         stream: bool,
+        ticket: Ticket,
         before_commit: BeforeCommit | None = None,
     ) -> Turn:
         """Commit the question and an in-progress answer, then run the agent in a task.
@@ -163,10 +161,17 @@ class TurnRunner:
         user_message, assistant, prompt = await self._database.write(store_question)
         prompt.append(ChatMessage("user", content))
         metrics.USER_MESSAGES.inc()
-        return self._launch(Turn(user_message, assistant), prompt, stream)
+        turn = Turn(ticket=ticket, user_message=user_message, assistant_message=assistant)
+        return self._launch(turn, prompt, stream)
 
     async def retry(
-        self, *, owner_id: str, chat_id: uuid.UUID, message_id: uuid.UUID, stream: bool
+        self,
+        *,
+        owner_id: str,
+        chat_id: uuid.UUID,
+        message_id: uuid.UUID,
+        stream: bool,
+        ticket: Ticket,
     ) -> Turn:
         """Run a failed turn again, into the same assistant message; Conflict unless failed."""
         async with self._database.write_sessions.begin() as session:
@@ -198,8 +203,9 @@ class TurnRunner:
         prompt = as_prompt(history)
         prompt.append(ChatMessage("user", question.content))
         turn = Turn(
-            question,
-            reopened,
+            ticket=ticket,
+            user_message=question,
+            assistant_message=reopened,
             earlier_usage=Usage(reopened.prompt_tokens, reopened.completion_tokens),
             earlier_cost_micros=reopened.cost_micros,
         )
@@ -254,17 +260,32 @@ class TurnRunner:
             run_turn(self._context, turn, prompt, stream), name=f"turn-{message_id}"
         )
         turn.task = task
-        self._tasks.add(task)
+        self._track(task)
         self._running[message_id] = turn
-        task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._running.pop(message_id, None))
         self.heartbeat.ensure_started()
         return turn
 
+    def answer(self, history: list[ChatMessage], *, stream: bool, ticket: Ticket) -> Answer:
+        """Run the agent on a conversation that is not stored (`/v1`), in a task of its own."""
+        answer = Answer(ticket=ticket)
+        task = asyncio.create_task(
+            run_answer(self._context, answer, history, stream), name="answer"
+        )
+        answer.task = task
+        self._track(task)
+        self._answers.add(answer)
+        task.add_done_callback(lambda _: self._answers.discard(answer))
+        return answer
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def interrupt_all(self) -> int:
         """Cancel every running turn for a shutdown: each is stored as `failed`, interrupted
         (clients see 503 with Retry-After). Returns how many."""
-        turns = list(self._running.values())
+        turns: list[Run[Any]] = [*self._running.values(), *self._answers]
         for turn in turns:
             turn.cancel(ServiceUnavailable(INTERRUPTED, retry_after=1))
         if turns:
@@ -274,7 +295,7 @@ class TurnRunner:
     async def drain(self, grace_seconds: float) -> int:
         """Wait for running turns up to `grace_seconds`, then cancel the rest: they are stored
         as `failed` (interrupted) before this returns. Returns how many were cancelled."""
-        still: set[asyncio.Task[TurnFinished]] = set(self._tasks)
+        still: set[asyncio.Task[Any]] = set(self._tasks)
         if still:
             _, still = await asyncio.wait(still, timeout=max(grace_seconds, 0))
         if still:
@@ -282,18 +303,3 @@ class TurnRunner:
             await asyncio.wait(still, timeout=CANCEL_STORE_SECONDS)
         await self.heartbeat.aclose()
         return len(still)
-
-
-__all__ = [
-    "INTERRUPTED",
-    "STOPPED",
-    "AgentEvent",
-    "Turn",
-    "TurnCancelled",
-    "TurnEvent",
-    "TurnFinished",
-    "TurnRunner",
-    "fail_stale_turns",
-    "progress_event",
-    "record_cost",
-]

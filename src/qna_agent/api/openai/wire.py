@@ -11,10 +11,10 @@ from dataclasses import asdict
 from typing import Any
 
 from qna_agent.agent.types import AgentResult, Citation, TextDelta
-from qna_agent.api.openai_errors import from_domain
-from qna_agent.api.openai_run import CompletionRun
+from qna_agent.api.openai.errors import from_domain
 from qna_agent.api.sse import KEEPALIVE
-from qna_agent.errors import QnaError
+from qna_agent.chat.events import AnswerFinished
+from qna_agent.chat.turn import Answer
 
 
 def sources_text(citations: list[Citation]) -> str:
@@ -65,30 +65,37 @@ def _sse(data: dict[str, Any] | str) -> bytes:
 
 
 async def stream_chunks(
-    run: CompletionRun, *, model: str, include_usage: bool, keepalive_seconds: float
+    answer: Answer, *, model: str, include_usage: bool, keepalive_seconds: float
 ) -> AsyncIterator[bytes]:
-    """The run as `chat.completion.chunk` events; comments keep a quiet stream open."""
+    """The answer's events as `chat.completion.chunk` events; comments keep a quiet stream
+    open. A client that leaves early stops the answer (nobody would read it)."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     yield _sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
-    async for item in run.items(quiet_seconds=keepalive_seconds):
-        if item is None:  # a quiet tool step: keep proxies from timing the stream out
-            yield KEEPALIVE
-        elif isinstance(item, TextDelta) and item.text:
-            yield _sse(_chunk(completion_id, created, model, {"content": item.text}))
-        elif isinstance(item, QnaError):
-            yield _sse(from_domain(item).body)
-        elif isinstance(item, AgentResult):
-            tail = sources_text(item.citations)
-            final = _chunk(completion_id, created, model, {"content": tail} if tail else {}, "stop")
-            yield _sse({**final, **_extensions(item)})
-            if include_usage:
-                usage = {
-                    **_chunk(completion_id, created, model, {}),
-                    "choices": [],
-                    "usage": _usage(item),
-                }
-                yield _sse(usage)
+    try:
+        async for event in answer.follow(keepalive_seconds):
+            if event is None:  # a quiet tool step: keep proxies from timing the stream out
+                yield KEEPALIVE
+            elif isinstance(event, TextDelta) and event.text:
+                yield _sse(_chunk(completion_id, created, model, {"content": event.text}))
+            elif isinstance(event, AnswerFinished) and event.answer is None:
+                assert event.error is not None
+                yield _sse(from_domain(event.error).body)
+            elif isinstance(event, AnswerFinished) and event.answer is not None:
+                result = event.answer
+                tail = sources_text(result.citations)
+                delta = {"content": tail} if tail else {}
+                final = _chunk(completion_id, created, model, delta, "stop")
+                yield _sse({**final, **_extensions(result)})
+                if include_usage:
+                    usage = {
+                        **_chunk(completion_id, created, model, {}),
+                        "choices": [],
+                        "usage": _usage(result),
+                    }
+                    yield _sse(usage)
+    finally:
+        answer.cancel()  # a no-op once it has finished
     yield _sse("[DONE]")
 
 
