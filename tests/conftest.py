@@ -80,6 +80,21 @@ def postgres_url() -> str | None:
     pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql+asyncpg://...)")
 
 
+def redis_url() -> str:
+    """The Redis URL for tests (a database they may empty), or skip/fail as the environment
+    demands (REQUIRE_REDIS=1 in CI)."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception as exc:
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(f"REQUIRE_REDIS=1 but Redis at {url} is unreachable: {exc}")
+        pytest.skip(f"needs Redis at {url} (TEST_REDIS_URL): {exc}")
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[str]:
     """A private schema for this test session, dropped at the end."""
