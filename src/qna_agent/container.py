@@ -17,6 +17,7 @@ from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.model import ChatModel
 from qna_agent.agent.pricing import PriceTable
+from qna_agent.agent.prompts import effective_system_prompt
 from qna_agent.agent.providers import build_model
 from qna_agent.agent.sql_tool import SqlToolbox
 from qna_agent.agent.sql_tools import sql_system_prompt, sql_tools
@@ -172,9 +173,10 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     for engine in database.sync_engines():
         tracing.instrument_engine(engine, system)
     sql = build_sql_toolbox(settings)
-    system_prompt: str | Callable[[], str] = settings.agent_system_prompt
+    base_prompt = effective_system_prompt(settings.agent_system_prompt)
+    system_prompt: str | Callable[[], str] = base_prompt
     if sql is not None:
-        system_prompt = sql_system_prompt(settings.agent_system_prompt, sql.backend.dialect)
+        system_prompt = sql_system_prompt(base_prompt, sql.backend.dialect)
     count_tokens, counter = text_counter()
     log.debug("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
     agent = Agent(

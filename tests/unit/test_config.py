@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qna_agent.config import SettingsError, load_settings
-from qna_agent.settings_docs import render_settings_docs
+from qna_agent.config.docs import render_settings_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 
