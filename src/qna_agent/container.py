@@ -11,7 +11,6 @@ from pathlib import Path
 
 import structlog
 
-from qna_agent.agent.history import text_counter
 from qna_agent.agent.instrumented import instrument  # --- observability ---
 from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
@@ -177,15 +176,12 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     system_prompt: str | Callable[[], str] = base_prompt
     if sql is not None:
         system_prompt = sql_system_prompt(base_prompt, sql.backend.dialect)
-    count_tokens, counter = text_counter()
-    log.debug("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
     agent = Agent(
         chat_model,
         build_tools(settings, knowledge, sql),
         system_prompt=system_prompt,
         max_steps=settings.agent_max_steps,
         history_tokens=settings.agent_history_tokens,
-        count_tokens=count_tokens,
     )
     turns = TurnRunner(
         database,
