@@ -43,7 +43,7 @@ from procs import Server, cpu_seconds, free_port, rss_mib
 from questions import question_pool
 from scenarios import Baselines, Workload
 
-from qna_agent.config import DEFAULT_SYSTEM_PROMPT
+from qna_agent.agent.prompts import DEFAULT_SYSTEM_PROMPT
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import structlog
 
-from qna_agent.agent.history import text_counter
 from qna_agent.agent.instrumented import instrument  # --- observability ---
 from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.model import ChatModel
 from qna_agent.agent.pricing import PriceTable
+from qna_agent.agent.prompts import effective_system_prompt
 from qna_agent.agent.providers import build_model
 from qna_agent.agent.sql_tool import SqlToolbox
 from qna_agent.agent.sql_tools import sql_system_prompt, sql_tools
@@ -174,18 +174,16 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     for sync_engine in database.sync_engines():
         tracing.instrument_engine(sync_engine, system)
     sql = build_sql_toolbox(settings)
-    system_prompt: str | Callable[[], str] = settings.agent_system_prompt
+    base_prompt = effective_system_prompt(settings.agent_system_prompt)
+    system_prompt: str | Callable[[], str] = base_prompt
     if sql is not None:
-        system_prompt = sql_system_prompt(settings.agent_system_prompt, sql.backend.dialect)
-    count_tokens, counter = text_counter()
-    log.debug("token_counter_selected", counter=counter)  # tiktoken, or the 4-chars estimate
+        system_prompt = sql_system_prompt(base_prompt, sql.backend.dialect)
     agent = Agent(
         chat_model,
         build_tools(settings, knowledge, sql),
         system_prompt=system_prompt,
         max_steps=settings.agent_max_steps,
         history_tokens=settings.agent_history_tokens,
-        count_tokens=count_tokens,
     )
     runner = TurnRunner(
         database,

@@ -195,17 +195,3 @@ def test_every_group_help_shows_examples(group: list[str], example: str) -> None
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.stdout
     assert example in result.stdout
-
-
-def test_the_token_counter_in_use_is_logged_at_start(
-    env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(
-        "LOG_LEVEL", "DEBUG"
-    )  # it is start-up detail, not worth every command's INFO
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    result = runner.invoke(app, ["kb", "stats"])
-    assert result.exit_code == 0, result.output
-    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
-    [selected] = [e for e in events if e["event"] == "token_counter_selected"]
-    assert selected["counter"] in ("tiktoken", "estimate")

@@ -13,6 +13,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import REGISTRY
 
+from qna_agent.agent.prompts import effective_system_prompt
 from qna_agent.agent.types import ChatMessage
 from qna_agent.config import Settings
 from qna_agent.container import build_services
@@ -274,7 +275,7 @@ def test_client_system_messages_follow_the_service_prompt(
         )
     sent = fake_llm.requests[0]["messages"]
     assert [m["role"] for m in sent] == ["system", "system", "user"]
-    assert sent[0]["content"] == settings.agent_system_prompt
+    assert sent[0]["content"] == effective_system_prompt(settings.agent_system_prompt)
     assert sent[1]["content"] == "Answer in one word."
 
 

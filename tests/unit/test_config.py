@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from qna_agent.config import SettingsError, load_settings
-from qna_agent.settings_docs import render_settings_docs
+from qna_agent.config.docs import render_settings_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +108,24 @@ def test_configuration_reference_is_up_to_date() -> None:
     assert documented == render_settings_docs(), (
         "docs/configuration.md is stale: run `qna-agent config docs > docs/configuration.md`"
     )
+
+
+def test_settings_import_nothing_else_of_the_service() -> None:
+    # Every layer imports config, so config importing any of them would be a circle.
+    probe = (
+        "import sys, qna_agent.config, qna_agent.config.docs; "
+        "print(*sorted(m for m in sys.modules if m.startswith('qna_agent.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded and all(name.startswith("qna_agent.config") for name in loaded), loaded
+
+
+def test_unset_system_prompt_means_the_built_in_one() -> None:
+    assert load_settings().agent_system_prompt is None
+    with pytest.raises(SettingsError, match="AGENT_SYSTEM_PROMPT"):
+        load_settings(agent_system_prompt="")
 
 
 def test_sql_tool_database_and_llm_urls_that_exist_are_accepted(

@@ -4,10 +4,10 @@ The system prompt and the current turn (the last user message and every tool exc
 it) are always sent. Earlier messages are dropped oldest first, in units that never split an
 assistant message with tool calls from the tool results that answer it, until the rest fits.
 
-Tokens are counted with `tiktoken` when it is installed (with its encoding files available
-offline), otherwise estimated: one token per four characters, rounded up, plus four tokens per
-message for the role and separators, which is close to OpenAI's tokenizers on English text and
-errs on the safe side for most others.
+Tokens are estimated: one token per four characters, rounded up, plus four tokens per message
+for the role and separators, which is close to OpenAI's tokenizers on English text and errs on
+the safe side for most others. (An exact tokenizer would need the model's encoding files
+offline, and the budget only has to keep the request under the model's window.)
 """
 
 from __future__ import annotations
@@ -30,21 +30,6 @@ TextCounter = Callable[[str], int]
 def estimate_text_tokens(text: str) -> int:
     """The documented estimate: ceil(characters / 4)."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-def text_counter() -> tuple[TextCounter, str]:
-    """The best token counter available here, and its name (for the log)."""
-    try:
-        import tiktoken  # type: ignore[import-not-found,unused-ignore]
-
-        encoding = tiktoken.get_encoding("o200k_base")
-    except Exception:  # not installed, or its encoding files cannot be loaded offline
-        return estimate_text_tokens, "estimate"
-
-    def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    return count, "tiktoken"
 
 
 def message_tokens(message: ChatMessage, count: TextCounter) -> int:

@@ -47,7 +47,7 @@ def check_chat_quota(conn: Connection, *, owner_id: str, limit: int) -> None:
 def check_message_quota(conn: Connection, *, chat_id: uuid.UUID, limit: int) -> None:
     """Refuse a turn whose two messages, already inserted in this transaction, take the chat
     past `limit` (the caller's transaction then stores nothing). Units of work: see
-    db/units.py."""
+    db/sqlite_workers.py."""
     # After the lock, the count (a new snapshot under READ COMMITTED) sees every turn that
     # was committed while this one waited.
     lock_for_count(conn, _MESSAGES_OF_CHAT, str(chat_id))

@@ -130,8 +130,8 @@ class TurnRunner:
         limit = self._history_messages
 
         def store_question(conn: Connection) -> tuple[Message, Message, list[ChatMessage]]:
-            # One unit of work (db/units.py): the chat check, the history, both rows and the
-            # guards are one trip to the database, in one transaction.
+            # One unit of work (db/sqlite_workers.py): the chat check, the history, both rows and
+            # the guards are one trip to the database, in one transaction.
             repository.chat_exists(conn, owner_id=owner_id, chat_id=chat_id)
             user_id = uuid7()
             history = repository.conversation(conn, chat_id=chat_id, before=user_id, limit=limit)

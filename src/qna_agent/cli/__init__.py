@@ -10,7 +10,7 @@ from qna_agent import __version__
 from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
 from qna_agent.cli import config, db, eval, kb, keys
 from qna_agent.cli.common import ReportingGroup, examples, out, settings_or_exit
-from qna_agent.memory import limit_malloc_arenas
+from qna_agent.cli.malloc_arenas import limit_malloc_arenas
 
 app = typer.Typer(
     name="qna-agent",
@@ -80,7 +80,7 @@ def serve(
     from qna_agent.observability.multiprocess import prepare_directory
 
     settings = settings_or_exit()
-    limit_malloc_arenas()  # before any thread starts: see qna_agent/memory.py
+    limit_malloc_arenas()  # before any thread starts: see cli/malloc_arenas.py
     # --- observability: workers must share one metrics directory, set before they start ---
     metrics_dir = prepare_directory() if workers > 1 else None
     try:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from qna_agent.agent.prompts import effective_system_prompt
 from qna_agent.cli.common import examples, out, settings_or_exit
 from qna_agent.config import Settings, env_names
 
@@ -52,6 +53,7 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
     }
     for field, derived in EFFECTIVE.items():
         values[field] = getattr(settings, derived)
+    values["agent_system_prompt"] = effective_system_prompt(settings.agent_system_prompt)
     fields = Settings.model_fields
     return {env_names(name, fields[name])[0]: value for name, value in values.items()}
 
@@ -88,6 +90,6 @@ def docs() -> None:
 
     Example: qna-agent config docs > docs/configuration.md
     """
-    from qna_agent.settings_docs import render_settings_docs
+    from qna_agent.config.docs import render_settings_docs
 
     sys.stdout.write(render_settings_docs())

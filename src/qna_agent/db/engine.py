@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from qna_agent.config import Settings
-from qna_agent.db.units import SqliteWorkers, Work, WriteLock
+from qna_agent.db.sqlite_workers import SqliteWorkers, Work, WriteLock
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READER_THREADS = 2

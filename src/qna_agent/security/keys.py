@@ -187,7 +187,7 @@ class KeyStore:
             return from_file
         if self._missed_recently(digest):
             return None
-        # Every request with a key asks this: one trip to the database (see db/units.py).
+        # Every request with a key asks this: one trip to the database (see db/sqlite_workers.py).
         row = await self._database.read(
             lambda conn: conn.execute(_BY_HASH, {"digest": digest}).first()
         )

@@ -1,4 +1,6 @@
-"""Units of work: a function of a Connection, run in one trip to the database.
+"""The SQLite side of units of work: reader and writer threads, and the write lock.
+
+A unit of work is a function of a Connection, run in one trip to the database.
 
 The hot path (starting and storing a turn, searching the knowledge base) runs a handful of short
 statements per request. Through the async drivers each statement costs several hand-overs:

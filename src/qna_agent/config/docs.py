@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
-from qna_agent.config import Settings, env_names
+from qna_agent.config.settings import Settings
+from qna_agent.config.sources import env_names
 
 HEADER = """# Configuration
 
