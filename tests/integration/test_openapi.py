@@ -10,15 +10,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from qna_agent.api import openai_errors, schemas, schemas_knowledge, schemas_security
+from qna_agent.api import openai_errors
 from qna_agent.api.routes import openai_compat
+from qna_agent.api.schemas import chats, common, health, keys, knowledge, messages
 from qna_agent.main import create_app
 from tests.conftest import make_settings
 
 SHAPES: list[ModuleType] = [
-    schemas,
-    schemas_knowledge,
-    schemas_security,
+    chats,
+    common,
+    health,
+    keys,
+    knowledge,
+    messages,
     openai_compat,
     openai_errors,
 ]
