@@ -13,12 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from qna_agent import __version__
 from qna_agent.api.errors import install_error_handlers
-from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from qna_agent.api.middleware.body_limit import BodyLimitMiddleware
+from qna_agent.api.middleware.request_id import RequestIdMiddleware
+from qna_agent.api.middleware.security_headers import SecurityHeadersMiddleware
+from qna_agent.api.middleware.telemetry import TelemetryMiddleware  # --- observability ---
 from qna_agent.api.routes import chats, health, keys, knowledge, messages, openai_compat
 from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
 from qna_agent.api.routes import web as web_page  # --- web page ---
-from qna_agent.api.security_headers import SecurityHeadersMiddleware
-from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
 from qna_agent.chat.turns import fail_stale_turns
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
