@@ -12,7 +12,7 @@ import uuid
 
 from fastapi import FastAPI
 
-from qna_agent.api.schemas import MessageCreate
+from qna_agent.api.schemas.messages import MessageCreate
 
 app = FastAPI()
 

@@ -5,36 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from qna_agent import __version__
+from qna_agent import __version__, background
 from qna_agent.api.errors import install_error_handlers
-from qna_agent.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from qna_agent.api.middleware.body_limit import BodyLimitMiddleware
+from qna_agent.api.middleware.request_id import RequestIdMiddleware
+from qna_agent.api.middleware.security_headers import SecurityHeadersMiddleware
+from qna_agent.api.middleware.telemetry import TelemetryMiddleware
 from qna_agent.api.openai import routes as openai_routes
 from qna_agent.api.routes import chats, health, keys, knowledge, messages
-from qna_agent.api.routes import metrics as metrics_route  # --- observability ---
-from qna_agent.api.routes import web as web_page  # --- web page ---
-from qna_agent.api.security_headers import SecurityHeadersMiddleware
-from qna_agent.api.telemetry import TelemetryMiddleware  # --- observability ---
-from qna_agent.chat.liveness import fail_stale_turns
+from qna_agent.api.routes import metrics as metrics_route
+from qna_agent.api.routes import web as web_page
 from qna_agent.config import Settings, get_settings
 from qna_agent.container import Services, build_services
 from qna_agent.db import migrate
-from qna_agent.observability import metrics, tracing  # --- observability ---
+from qna_agent.observability import metrics, tracing
 from qna_agent.observability.logging import configure_logging, secret_values
-from qna_agent.security.idempotency import purge_expired
 from qna_agent.shutdown import ShutdownDeadline
 
 log = structlog.get_logger(__name__)
-
-SWEEP_INTERVAL_SECONDS = 60.0
-WARM_UP_RETRY_SECONDS = 2.0
-# Orphaned turns are looked for every this many heartbeats (a read; a write only to fix rows).
-SWEEP_HEARTBEATS = 2
 
 CORS_REQUEST_HEADERS = [
     "Authorization",
@@ -63,73 +56,6 @@ Ask questions in chats; the agent answers from your documents, with citations.
 """
 
 
-async def _warm_up(services: Services) -> None:
-    """Wait for the schema, then index the knowledge base; readiness waits for this."""
-    waiting_logged = False
-    while True:
-        try:
-            if await migrate.is_at_head(services.database):
-                await services.knowledge.open()
-                if services.settings.kb_sync_on_start:
-                    await services.knowledge.sync()
-                else:
-                    services.knowledge.mark_loaded()
-                return
-            if not waiting_logged:
-                log.warning("waiting_for_migrations", hint="run `qna-agent db upgrade`")
-                waiting_logged = True
-        except Exception as exc:  # the database may come up later; keep trying
-            log.warning("warm_up_failed", error=f"{type(exc).__name__}: {exc}")
-        await asyncio.sleep(WARM_UP_RETRY_SECONDS)
-
-
-async def _sweep_stale_turns(services: Services) -> None:
-    """Fail turns whose process died (their heartbeat stopped), every two heartbeats."""
-    turns = services.engine.runner
-    while True:
-        await asyncio.sleep(SWEEP_HEARTBEATS * turns.heartbeat.period)
-        try:
-            await fail_stale_turns(
-                services.database, older_than=turns.stale_after, exclude=turns.running_ids()
-            )
-        except Exception as exc:  # a database outage must not kill the sweeper
-            log.warning("stale_turn_sweep_failed", error=type(exc).__name__)
-
-
-async def _resync_knowledge(services: Services) -> None:
-    """Pick up changed and deleted files while serving (a ConfigMap update, a PVC edit)."""
-    interval = services.settings.kb_sync_interval_seconds
-    while interval > 0:
-        await asyncio.sleep(interval)
-        if not services.knowledge.loaded:
-            continue
-        try:
-            await services.knowledge.sync()
-        except Exception as exc:  # the next round may succeed; readiness shows DB trouble
-            log.warning("knowledge_resync_failed", error=f"{type(exc).__name__}: {exc}")
-
-
-async def _purge_idempotency_keys(services: Services) -> None:
-    """Forget Idempotency-Keys past their time (security area)."""
-    ttl = timedelta(seconds=services.settings.idempotency_ttl_seconds)
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
-        try:
-            await purge_expired(services.database, ttl=ttl)
-        except Exception as exc:  # an outage must not kill the sweeper
-            log.warning("idempotency_purge_failed", error=type(exc).__name__)
-
-
-async def _recover(services: Services) -> None:
-    """Fail turns a crash left in progress: those whose heartbeat stopped. Younger ones may be
-    running in a sibling worker or another replica; if not, the sweep fails them soon."""
-    try:
-        if await migrate.is_at_head(services.database):
-            await fail_stale_turns(services.database, older_than=services.engine.runner.stale_after)
-    except Exception as exc:  # not ready yet: the periodic sweep will do it
-        log.warning("turn_recovery_skipped", error=type(exc).__name__)
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start-up: migrate (if enabled), recover, index in the background. Shutdown: drain."""
@@ -145,13 +71,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     if settings.auto_migrate:
         await migrate.upgrade(services.database)
-    await _recover(services)
-    background = [
-        asyncio.create_task(_warm_up(services), name="warm-up"),
-        asyncio.create_task(_sweep_stale_turns(services), name="sweep-stale-turns"),
-        asyncio.create_task(_resync_knowledge(services), name="resync-knowledge"),
-        asyncio.create_task(_purge_idempotency_keys(services), name="purge-idempotency"),
-    ]
+    await background.recover(services)
+    loops = background.start(services)
     deadline = ShutdownDeadline(settings.shutdown_grace_seconds)
     loop = asyncio.get_running_loop()
     timers: list[asyncio.TimerHandle] = []
@@ -174,11 +95,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.engine.runner.drain(
             max(0.0, deadline.remaining() - deadline.cancel_margin())
         )
-        for task in background:
+        for task in loops:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await asyncio.gather(*loops, return_exceptions=True)
         await services.close()
-        # --- observability: export the last spans, drop this worker's live gauges ---
+        # Export the last spans and drop this worker's live gauges, now that nothing runs.
         tracing.flush()
         metrics.mark_process_dead()
         log.info("stopped")
@@ -188,7 +109,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """Build the ASGI application (no I/O until the lifespan starts)."""
     settings = settings or (services.settings if services else get_settings())
     configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
-    # --- observability: traces only when OTEL_* ask for them (before services: DB spans) ---
+    # Traces only when OTEL_* ask for them; before the services, so DB spans are traced too.
     tracing.configure_from_environment()
     metrics.configure_metrics()
     app = FastAPI(
@@ -206,19 +127,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(messages.router)
     app.include_router(knowledge.router)
     app.include_router(openai_routes.router)
-    app.include_router(metrics_route.router)  # --- observability ---
+    app.include_router(metrics_route.router)
     app.include_router(keys.router)
 
-    web_page.install(app)  # --- web page: `/` and `/static` ---
+    web_page.install(app)  # `/` and `/static`
 
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_request_bytes,
         large_paths={"/kb/documents": settings.kb_max_upload_bytes},
     )
-    app.add_middleware(TelemetryMiddleware)  # --- observability: inside the request id ---
+    app.add_middleware(TelemetryMiddleware)  # inside the request id, so its lines carry it
     app.add_middleware(RequestIdMiddleware)
-    # --- security: headers on every response; CORS only for configured origins ---
+    # Headers on every response, refusals included; CORS only for configured origins.
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -10,16 +10,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from qna_agent.api import schemas, schemas_knowledge, schemas_security
 from qna_agent.api.openai import errors as openai_errors
 from qna_agent.api.openai import requests as openai_requests
+from qna_agent.api.schemas import chats, common, health, keys, knowledge, messages
 from qna_agent.main import create_app
 from tests.conftest import make_settings
 
 SHAPES: list[ModuleType] = [
-    schemas,
-    schemas_knowledge,
-    schemas_security,
+    chats,
+    common,
+    health,
+    keys,
+    knowledge,
+    messages,
     openai_requests,
     openai_errors,
 ]

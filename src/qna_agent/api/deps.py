@@ -1,4 +1,5 @@
-"""Typed dependencies. Tests replace them with `app.dependency_overrides`.
+"""Typed dependencies over the services `create_app` was given (tests pass fakes there, as
+`create_app(services=...)`).
 
 Every dependency is `async def`, even when it awaits nothing: FastAPI runs a plain `def`
 dependency in a worker thread, a hand-over per dependency per request (15 % of a turn's
@@ -21,8 +22,6 @@ from qna_agent.container import Services
 from qna_agent.errors import Forbidden
 from qna_agent.knowledge.service import KnowledgeBase
 from qna_agent.security.keys import Principal
-
-ANONYMOUS = auth.ANONYMOUS
 
 
 async def get_services(request: Request) -> Services:
@@ -61,7 +60,6 @@ async def get_write_session(services: ServicesDep) -> AsyncIterator[AsyncSession
         yield session
 
 
-# --- security: authentication, rate limit, roles ---
 async def get_principal(
     request: Request,
     services: ServicesDep,
@@ -91,4 +89,3 @@ EngineDep = Annotated[TurnEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -30,7 +30,6 @@ STATUS_BY_ERROR: dict[type[errors.QnaError], tuple[int, str]] = {
     errors.UpstreamError: (502, "upstream_error"),
     errors.UpstreamTimeout: (504, "upstream_timeout"),
     errors.ServiceUnavailable: (503, "service_unavailable"),
-    # --- security ---
     errors.Unauthorized: (401, "unauthorized"),
     errors.Forbidden: (403, "forbidden"),
     errors.RateLimited: (429, "rate_limited"),
@@ -121,7 +120,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.QnaError)
     status, code, extra = problem_for(exc)
     headers = problem_headers(exc) or {}
-    # --- agent tools and LLM resilience: tell clients when a paused provider is tried again
+    # A paused provider (circuit breaker) or a rate limit: tell the client when to try again.
     retry_after = exc.extra.get("retry_after")
     if status in (429, 503) and isinstance(retry_after, int | float):
         headers["Retry-After"] = str(max(round(retry_after), 1))
@@ -131,7 +130,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def problem_headers(exc: errors.QnaError) -> dict[str, str] | None:
-    """Headers a problem needs: a challenge for 401, Retry-After for 429 (security area)."""
+    """Headers a problem needs: a challenge for 401, Retry-After for 429 ."""
     if isinstance(exc, errors.Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="qna-agent"'}
     if isinstance(exc, errors.RateLimited):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from qna_agent.api.errors import problem_document, problem_for
-from qna_agent.api.schemas import MessageOut
+from qna_agent.api.schemas.messages import MessageOut
 from qna_agent.chat.events import AnswerFinished, Event, TurnFinished, progress_event
 from qna_agent.chat.models import STATUS_FAILED, Message
 from qna_agent.chat.turn import Turn

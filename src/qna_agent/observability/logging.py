@@ -151,7 +151,7 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # One access line per request comes from qna_agent.api.telemetry; uvicorn's stays quiet.
+    # One access line per request comes from api/middleware/telemetry.py; uvicorn's stays quiet.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set-up chatter
     # Per-request and per-operation chatter of HTTP clients and drivers, even at DEBUG: our

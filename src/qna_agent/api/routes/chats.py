@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from qna_agent.api.deps import EngineDep, PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
-from qna_agent.api.schemas import (
-    ChatCreate,
-    ChatOut,
-    ChatPage,
-    ChatUpdate,
-    ChatUsageOut,
-    Problem,
-)
-from qna_agent.api.schemas_security import API_RESPONSES
+from qna_agent.api.problems import API_RESPONSES, BARE_PROBLEM_CONTENT, Responses, problem
+from qna_agent.api.schemas.chats import ChatCreate, ChatOut, ChatPage, ChatUpdate, ChatUsageOut
 from qna_agent.chat import service
 
 router = APIRouter(prefix="/chats", tags=["chats"], responses=API_RESPONSES)
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {
-        "model": Problem,
-        "description": "No such chat.",
-        "content": {"application/problem+json": {}},
-    }
-}
+NOT_FOUND: Responses = {404: problem("No such chat.", BARE_PROBLEM_CONTENT)}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)

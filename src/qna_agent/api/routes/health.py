@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from qna_agent.api.deps import ServicesDep
-from qna_agent.api.schemas import CheckOut, HealthOut
+from qna_agent.api.schemas.health import CheckOut, HealthOut
 from qna_agent.db import migrate
 
 router = APIRouter(tags=["health"])

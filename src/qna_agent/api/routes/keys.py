@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from qna_agent.api.deps import SessionDep, WriteSessionDep, require_admin
-from qna_agent.api.schema_types import OneLineText
-from qna_agent.api.schemas import Problem
-from qna_agent.api.schemas_security import API_RESPONSES, KeyCreate, KeyCreated, KeyList, KeyOut
+from qna_agent.api.problems import API_RESPONSES, BARE_PROBLEM_CONTENT, problem
+from qna_agent.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyOut
+from qna_agent.api.schemas.types import OneLineText
 from qna_agent.security import keys
-
-_PROBLEM: dict[str, Any] = {"application/problem+json": {}}
 
 router = APIRouter(
     prefix="/keys", tags=["keys"], dependencies=[Depends(require_admin)], responses=API_RESPONSES
@@ -37,12 +35,8 @@ async def list_keys(session: SessionDep, include_revoked: bool = False) -> KeyLi
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
-        404: {"model": Problem, "description": "No such key.", "content": _PROBLEM},
-        409: {
-            "model": Problem,
-            "description": "The prefix names several keys; use the id.",
-            "content": _PROBLEM,
-        },
+        404: problem("No such key.", BARE_PROBLEM_CONTENT),
+        409: problem("The prefix names several keys; use the id.", BARE_PROBLEM_CONTENT),
     },
 )
 async def revoke_key(

@@ -10,21 +10,20 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from qna_agent.api.deps import KnowledgeDep, get_principal, require_admin
-from qna_agent.api.schema_types import INT32_MAX, FreeText, control_character_problem
-from qna_agent.api.schemas import Problem
-from qna_agent.api.schemas_knowledge import (
+from qna_agent.api.problems import API_RESPONSES, Responses, problem
+from qna_agent.api.schemas.knowledge import (
     ChunkOut,
     DocumentOut,
     DocumentPage,
     SearchOut,
     SearchResultOut,
 )
-from qna_agent.api.schemas_security import API_RESPONSES
+from qna_agent.api.schemas.types import INT32_MAX, FreeText, control_character_problem
 from qna_agent.errors import InvalidInput, NotFound, PayloadTooLarge
 from qna_agent.knowledge.service import KnowledgeBase
 
-# --- security: any principal may read (the agent quotes these documents to everyone);
-# only admins may upload or delete.
+# Any principal may read (the agent quotes these documents to everyone); only admins may
+# upload or delete.
 router = APIRouter(
     prefix="/kb",
     tags=["knowledge base"],
@@ -33,10 +32,7 @@ router = APIRouter(
 )
 ADMIN_ONLY = [Depends(require_admin)]
 
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such document.", "content": _PROBLEM}
-}
+NOT_FOUND: Responses = {404: problem("No such document.")}
 UPLOAD_READ_CHUNK = 1024 * 1024
 UPLOAD_MAX_FIELDS = 16
 
@@ -106,8 +102,8 @@ UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=UPLOAD_BODY,
     responses={
         200: {"model": DocumentOut, "description": "Replaced an upload of the same name."},
-        413: {"model": Problem, "description": "File too large.", "content": _PROBLEM},
-        422: {"model": Problem, "description": "Unsupported or unreadable.", "content": _PROBLEM},
+        413: problem("File too large."),
+        422: problem("Unsupported or unreadable."),
     },
 )
 async def upload_document(request: Request, knowledge: KnowledgeDep) -> JSONResponse:
@@ -146,7 +142,7 @@ async def _read_bounded(file: StarletteUploadFile, limit: int) -> bytes:
     dependencies=ADMIN_ONLY,
     responses={
         **NOT_FOUND,
-        409: {"model": Problem, "description": "Comes from KNOWLEDGE_DIR.", "content": _PROBLEM},
+        409: problem("Comes from KNOWLEDGE_DIR."),
     },
 )
 async def delete_document(document_id: uuid.UUID, knowledge: KnowledgeDep) -> Response:

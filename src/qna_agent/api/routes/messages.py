@@ -11,8 +11,10 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from qna_agent.api.deps import EngineDep, PrincipalDep, ServicesDep, SessionDep, SettingsDep
-from qna_agent.api.schemas import MessageCreate, MessageOut, MessagePage, Problem
-from qna_agent.api.schemas_security import API_RESPONSES
+from qna_agent.api.problems import API_RESPONSES
+from qna_agent.api.problems import PROBLEM_CONTENT as _PROBLEM
+from qna_agent.api.schemas.common import Problem
+from qna_agent.api.schemas.messages import MessageCreate, MessageOut, MessagePage
 from qna_agent.api.sse import SSE_HEADERS, replay_events, turn_events
 from qna_agent.chat import service
 from qna_agent.chat.models import STATUS_IN_PROGRESS
@@ -23,7 +25,6 @@ from qna_agent.security.idempotency import check_key
 
 router = APIRouter(prefix="/chats/{chat_id}/messages", tags=["messages"], responses=API_RESPONSES)
 
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _SSE_EXAMPLE = (
     'id: 1\nevent: message.created\ndata: {"message": {...}, "user_message": {...}}\n\n'
     'id: 2\nevent: tool.call\ndata: {"name": "search_knowledge_base", ...}\n\n'

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qna_agent.api.schemas import Problem, examples
+from qna_agent.api.schemas.examples import examples
 from qna_agent.security.models import ApiKey
 
 
@@ -78,35 +78,3 @@ class KeyList(BaseModel):
     model_config = examples({"data": [_EXAMPLE_KEY]})
 
     data: list[KeyOut]
-
-
-_PROBLEM_CONTENT: dict[str, Any] = {
-    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-}
-# Shared by the authenticated routers. 422 replaces FastAPI's default (application/json with
-# its HTTPValidationError), which is not what api/errors.py sends.
-API_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": Problem,
-        "description": "The body could not be parsed (not UTF-8 JSON).",
-        "content": _PROBLEM_CONTENT,
-    },
-    401: {"model": Problem, "description": "No valid API key.", "content": _PROBLEM_CONTENT},
-    403: {"model": Problem, "description": "Needs an admin key.", "content": _PROBLEM_CONTENT},
-    413: {
-        "model": Problem,
-        "description": "The body is larger than `MAX_REQUEST_BYTES` (uploads: "
-        "`KB_MAX_UPLOAD_BYTES`), declared or counted as it streams.",
-        "content": _PROBLEM_CONTENT,
-    },
-    422: {
-        "model": Problem,
-        "description": "Invalid request; `errors[]` names each field.",
-        "content": _PROBLEM_CONTENT,
-    },
-    429: {
-        "model": Problem,
-        "description": "Rate limit: see `Retry-After` and `RateLimit-*`.",
-        "content": _PROBLEM_CONTENT,
-    },
-}

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qna_agent.api.schemas import examples
+from qna_agent.api.schemas.common import Page
+from qna_agent.api.schemas.examples import examples
 from qna_agent.knowledge.models import KbChunk, KbDocument
 from qna_agent.knowledge.search import SearchHit
 
@@ -73,16 +74,14 @@ class DocumentOut(BaseModel):
         )
 
 
-class DocumentPage(BaseModel):
+class DocumentPage(Page[DocumentOut]):
     """A page of documents."""
 
     model_config = examples(
         {"data": [_EXAMPLE_DOCUMENT], "has_more": True, "next_cursor": _EXAMPLE_DOCUMENT_ID}
     )
 
-    data: list[DocumentOut]
-    has_more: bool
-    next_cursor: str | None
+    next_cursor: str | None  # published without a description: the schema stays as it was
 
 
 class ChunkOut(BaseModel):

@@ -1,0 +1,2 @@
+"""ASGI middleware (pure ASGI, so streamed responses pass through untouched); `create_app`
+adds them in order."""

@@ -1,0 +1,1 @@
+"""Public JSON shapes, one module per resource. Routes return these, never ORM rows."""
