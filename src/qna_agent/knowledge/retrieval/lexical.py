@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, text
 
-from qna_agent.knowledge.hybrid import Fused
+from qna_agent.knowledge.retrieval.fusion import Fused
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # "how long", "how much"...: the second word asks for a kind of answer, it is not a topic.
