@@ -18,10 +18,10 @@ from qna_agent.knowledge.embeddings.embedder import (
     build_embedder,
     load_default_embedder,
 )
-from qna_agent.knowledge.embeddings.onnx_embedder import (
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
     MINILM_L6_INT8,
     ModelIntegrityError,
-    OnnxEmbedder,
     packaged_model_path,
     packaged_tokenizer_path,
 )

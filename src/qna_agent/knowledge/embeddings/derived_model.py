@@ -23,10 +23,10 @@ from typing import Any
 
 import structlog
 
-from qna_agent.knowledge.embeddings.onnx_embedder import (
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
     MINILM_L6_INT8,
     ModelIntegrityError,
-    OnnxEmbedder,
     OnnxModelSpec,
     packaged_model_path,
     packaged_tokenizer_path,

@@ -28,10 +28,10 @@ from typing import Any, Protocol
 
 from qna_agent.errors import UpstreamError
 from qna_agent.knowledge.embeddings.derived_model import MINILM_L6_QINT8, load_derived
-from qna_agent.knowledge.embeddings.onnx_embedder import (
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
     MINILM_L6_INT8,
     PARAPHRASE_MINILM_L3,
-    OnnxEmbedder,
 )
 from qna_agent.knowledge.embeddings.vectors import FloatMatrix
 

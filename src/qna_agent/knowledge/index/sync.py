@@ -28,7 +28,8 @@ from qna_agent.knowledge.index.store import (
     store_document,
     store_or_skip,
 )
-from qna_agent.knowledge.ingest.loader import UnreadableDocument, file_hash, media_type_of, scan
+from qna_agent.knowledge.ingest.directory import scan
+from qna_agent.knowledge.ingest.loader import UnreadableDocument, file_hash, media_type_of
 from qna_agent.knowledge.models import SOURCE_DIRECTORY, SOURCE_UPLOAD, KbChunk, KbDocument
 
 Progress = Callable[[str], None]
