@@ -79,7 +79,7 @@ def retrieval_quality(embedder: Any) -> dict[str, float]:
 
 def measure_one(candidate: str, repeats: int, batches: int) -> dict[str, Any]:
     """Load one candidate in this process and measure it."""
-    from qna_agent.knowledge.embedding import build_embedder
+    from qna_agent.knowledge.embeddings.embedder import build_embedder
 
     kind, _, max_tokens = candidate.partition(":")
     options: dict[str, Any] = {"intra_op_threads": 1, "batch_size": 32}
@@ -221,8 +221,8 @@ def main() -> None:
         result = measure_one(args.child, args.repeats, args.batches)
         sys.stdout.write(json.dumps(result) + "\n")
         return
-    from qna_agent.knowledge.embedding import DERIVED_KINDS
-    from qna_agent.knowledge.model_derive import derived_model_path
+    from qna_agent.knowledge.embeddings.derived_model import derived_model_path
+    from qna_agent.knowledge.embeddings.embedder import DERIVED_KINDS
 
     for kind in args.kinds:  # made once, before any timed load
         if kind.partition(":")[0] in DERIVED_KINDS:

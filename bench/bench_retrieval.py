@@ -33,7 +33,7 @@ from sqlalchemy import text
 from qna_agent.config import Settings
 from qna_agent.container import build_services
 from qna_agent.db import migrate
-from qna_agent.knowledge.evaluation import documents_in_order, load_dataset, score
+from qna_agent.knowledge.retrieval.evaluation import documents_in_order, load_dataset, score
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "knowledge"

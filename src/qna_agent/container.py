@@ -27,9 +27,9 @@ from qna_agent.chat.runner import TurnRunner
 from qna_agent.config import Settings, SettingsError
 from qna_agent.db import migrate
 from qna_agent.db.engine import Database
-from qna_agent.knowledge.embedding import Embedder, build_embedder
-from qna_agent.knowledge.embedding_cache import EmbeddingCache
-from qna_agent.knowledge.loader import DocumentLimits
+from qna_agent.knowledge.embeddings.cache import EmbeddingCache
+from qna_agent.knowledge.embeddings.embedder import Embedder, build_embedder
+from qna_agent.knowledge.ingest.loader import DocumentLimits
 from qna_agent.knowledge.service import KnowledgeBase
 from qna_agent.observability import tracing  # --- observability ---
 from qna_agent.security.setup import Security, build_security

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qna_agent.cli import app
-from qna_agent.knowledge.evaluation import ndcg_at, recall_at, reciprocal_rank
+from qna_agent.knowledge.retrieval.evaluation import ndcg_at, recall_at, reciprocal_rank
 from tests.conftest import EXAMPLES, ROOT
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services, prepare
-from qna_agent.knowledge.vectors_store import pg_dense_sql
+from qna_agent.knowledge.retrieval.pgvector import pg_dense_sql
 from tests.fake_embeddings import running_embeddings_server
 
 ONLY_POSTGRES = pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qna_agent.knowledge.chunking import chunk_markdown, chunk_text, markdown_title
+from qna_agent.knowledge.ingest.chunking import chunk_markdown, chunk_text, markdown_title
 
 DOC = """# Guide
 

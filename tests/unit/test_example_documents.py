@@ -6,7 +6,8 @@ import json
 
 from examples.build_example_pdf import MANUAL, OUTPUT, pdf_document
 
-from qna_agent.knowledge.loader import parse_document, scan
+from qna_agent.knowledge.ingest.directory import scan
+from qna_agent.knowledge.ingest.loader import parse_document
 from tests.conftest import EXAMPLES, ROOT
 
 

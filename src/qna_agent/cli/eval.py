@@ -20,7 +20,7 @@ from qna_agent.cli.common import (
     settings_or_exit,
     with_services,
 )
-from qna_agent.knowledge.evaluation import (
+from qna_agent.knowledge.retrieval.evaluation import (
     DatasetError,
     Scores,
     documents_in_order,

@@ -19,7 +19,7 @@ from qna_agent.cli.common import (
     with_services,
 )
 from qna_agent.errors import QnaError
-from qna_agent.knowledge.uploads import UploadOutcome
+from qna_agent.knowledge.index.uploads import UploadOutcome
 
 app = typer.Typer(help="Knowledge base: index and search documents.", no_args_is_help=True)
 

@@ -40,7 +40,8 @@ class KbChunk(Base):
     """A passage of a document with the heading path and lines it came from.
 
     Its embedding lives in an `embedding` column the ORM does not map (a BLOB of float32 on
-    SQLite, a pgvector `vector` on PostgreSQL); knowledge/vectors_store.py reads and writes it.
+    SQLite, a pgvector `vector` on PostgreSQL): knowledge/index/vectors_store.py writes it,
+    knowledge/retrieval/ searches it.
     For PDF documents `start_line`/`end_line` are page numbers.
     """
 

@@ -1,35 +1,31 @@
 """The knowledge base as the rest of the service sees it: sync, search, uploads and state.
 
-Search is hybrid: BM25 (SQLite FTS5 / PostgreSQL full text) and dense vectors (in-memory numpy
-on SQLite, pgvector HNSW on PostgreSQL), fused by reciprocal rank fusion. Results are cached by
-query and knowledge-base version, and the version changes with every index change, so a
-re-index never serves stale results. Changes made by other processes (workers, replicas, the
-`kb sync` Job) are seen through the generation counter in the database (generation.py),
-checked at most once per `generation_check_seconds` and on every sync.
+Search is hybrid (retrieval/hybrid.py): BM25 (SQLite FTS5 / PostgreSQL full text) and dense
+vectors (in-memory numpy on SQLite, pgvector HNSW on PostgreSQL), fused by reciprocal rank
+fusion. Results are cached by query and knowledge-base version (retrieval/query_cache.py), and
+the version changes with every index change, so a re-index never serves stale results.
+Changes made by other processes (workers, replicas, the `kb sync` Job) are seen through the
+generation counter in the database (index/change_counter.py), checked at most once per
+`generation_check_seconds` and on every sync.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from qna_agent.db.engine import Database
-from qna_agent.knowledge import documents, generation
-from qna_agent.knowledge.embedding import EmbeddingServiceError
-from qna_agent.knowledge.embedding_cache import EmbeddingCache
-from qna_agent.knowledge.embedding_onnx import release_freed_heap
-from qna_agent.knowledge.hybrid import reciprocal_rank_fusion
-from qna_agent.knowledge.index import (
+from qna_agent.knowledge.embeddings.cache import EmbeddingCache
+from qna_agent.knowledge.embeddings.onnx_embedder import release_freed_heap
+from qna_agent.knowledge.index import change_counter, documents
+from qna_agent.knowledge.index.sync import (
     IndexSettings,
     Progress,
     SyncReport,
@@ -37,17 +33,17 @@ from qna_agent.knowledge.index import (
     reindex_uploads,
     sync_directory,
 )
-from qna_agent.knowledge.loader import DocumentLimits
-from qna_agent.knowledge.models import KbChunk, KbDocument
-from qna_agent.knowledge.search import SearchHit, lexical_candidates, load_hits
-from qna_agent.knowledge.uploads import UploadOutcome, delete_upload, store_upload, upload_path
-from qna_agent.knowledge.vectors import FloatMatrix
-from qna_agent.knowledge.vectors_store import (
-    MemoryVectorIndex,
-    ensure_pg_vector_index,
-    load_sqlite_vectors,
-    pg_dense_search,
+from qna_agent.knowledge.index.uploads import (
+    UploadOutcome,
+    delete_upload,
+    store_upload,
+    upload_path,
 )
+from qna_agent.knowledge.ingest.loader import DocumentLimits
+from qna_agent.knowledge.models import KbChunk, KbDocument
+from qna_agent.knowledge.retrieval.hits import SearchHit
+from qna_agent.knowledge.retrieval.hybrid import HybridSearch
+from qna_agent.knowledge.retrieval.query_cache import QueryCache
 from qna_agent.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
@@ -78,15 +74,15 @@ class KnowledgeBase:
         self.embeddings = embeddings
         limits = limits or DocumentLimits()
         self.index_settings = IndexSettings(chunk_chars, overlap_chars, embeddings, limits)
-        self._candidates = candidates
-        self._rrf_k = rrf_k
-        self._min_vector_score = min_vector_score
-        self._cache: OrderedDict[tuple[str, int, int], list[SearchHit]] = OrderedDict()
-        self._cache_size = cache_size
+        self._hybrid = HybridSearch(
+            database,
+            embeddings,
+            candidates=candidates,
+            rrf_k=rrf_k,
+            min_vector_score=min_vector_score,
+        )
+        self._cache = QueryCache(cache_size)
         self.max_upload_bytes = limits.max_bytes
-        self._vectors = MemoryVectorIndex(embeddings.dim) if embeddings else None
-        self._df_cache: dict[str, int] = {}  # term -> matching chunks, for this version
-        self._chunks: int | None = None  # chunks in the index, for this version
         self.version = 0
         self.loaded = False
         self.last_sync: SyncReport | None = None
@@ -94,9 +90,7 @@ class KnowledgeBase:
         self._generation_check_seconds = generation_check_seconds
         self._next_generation_check = 0.0
         self._reload_lock = asyncio.Lock()
-        self._dense_failures = 0
 
-    # --- state ---------------------------------------------------------------------------
     async def _changed(self, *, force: bool = True) -> None:
         """The index changed: reload in-memory vectors, then a new version (drops cached
         results). Without `force`, only when the database's generation moved."""
@@ -104,17 +98,14 @@ class KnowledgeBase:
             async with self._database.sessions() as session:
                 # Read first: a change committed while we reload moves it again, and the next
                 # check reloads once more; reading it last could miss that change.
-                seen = await generation.current(session)
+                seen = await change_counter.current(session)
             if not force and seen == self._generation:
                 return
             _, chunks = await self.counts()
-            if self._vectors is not None and self._database.is_sqlite:
-                async with self._database.sessions() as session:
-                    ids, codes, scales = await load_sqlite_vectors(session, self._vectors.dim)
-                self._vectors.replace(ids, codes, scales)
+            await self._hybrid.reload(chunks)
             # Only now a new version: a search during the reload must not cache old results
             # under it.
-            self._generation, self._chunks, self._df_cache = seen, chunks, {}
+            self._generation = seen
             self.version += 1
             self._cache.clear()
         # Indexing and reloading free a lot of small objects; hand the pages back (glibc).
@@ -133,9 +124,7 @@ class KnowledgeBase:
 
     async def open(self) -> None:
         """Prepare vector search over what is already indexed (before or without a sync)."""
-        if self.embeddings is not None and not self._database.is_sqlite:
-            async with self._database.write_sessions.begin() as session:
-                await ensure_pg_vector_index(session, self.embeddings.dim)
+        await self._hybrid.open()
         await self._changed()
 
     async def sync(self, progress: Progress | None = None) -> SyncReport:
@@ -172,7 +161,6 @@ class KnowledgeBase:
         """Declare the existing index ready without a sync (sync disabled at start)."""
         self.loaded = True
 
-    # --- search ----------------------------------------------------------------------------
     async def search(self, query: str, top_k: int) -> list[SearchHit]:
         """The best passages for `query`, best first (hybrid when an embedder is set)."""
         top_k = max(1, min(top_k, MAX_TOP_K))
@@ -180,98 +168,25 @@ class KnowledgeBase:
         started = time.perf_counter()
         try:
             with tracing.span("knowledge_base.search", {"qna.kb.top_k": top_k}) as span:
-                key = (" ".join(query.lower().split()), top_k, self.version)
+                key = self._cache.key(query, top_k, self.version)
                 cached = self._cache.get(key)
                 if cached is not None:
-                    self._cache.move_to_end(key)
                     span.set_attribute("qna.kb.cached", True)
                     return cached
-                failures = self._dense_failures
-                hits = await self._search(query, top_k)
-                if failures == self._dense_failures:  # a lexical-only fallback is not cached
-                    self._cache[key] = hits
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                failures = self._hybrid.dense_failures
+                hits = await self._hybrid.search(query, top_k)
+                if failures == self._hybrid.dense_failures:  # a lexical-only fallback is not cached
+                    self._cache.put(key, hits)
                 span.set_attribute("qna.kb.hits", len(hits))
         finally:
             metrics.KB_SEARCHES.inc()
             metrics.KB_SEARCH_DURATION.observe(time.perf_counter() - started)
         return hits
 
-    async def _dense_or_nothing(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """Dense candidates, or none while the embeddings endpoint fails: the answer then
-        rests on lexical search (vector scores null) instead of failing the agent's turn."""
-        try:
-            return await self._dense(query, limit)
-        except EmbeddingServiceError as exc:
-            self._dense_failures += 1
-            log.warning("knowledge_dense_search_unavailable", error=exc.detail)
-            return []
-
-    async def _dense(self, query: str, limit: int) -> list[tuple[int, float]]:
-        if self.embeddings is None or not query.strip():
-            return []
-        if self._vectors is not None and self._database.is_sqlite:
-            vectors = self._vectors
-            embedder = self.embeddings.embedder
-
-            def embed_and_scan() -> tuple[FloatMatrix, list[tuple[int, float]]]:
-                # One trip to a worker thread for both: the loop stays free meanwhile.
-                vector = embedder.embed([query])
-                return vector, vectors.search(vector, limit)
-
-            # int8 scores are within 0.002 of the float32 cosine (the top 10 is identical for 65
-            # of the 73 evaluation questions; the rest swap near-ties), and RRF uses ranks:
-            # re-scoring from the stored float32 vectors cost 1.6 ms and changed no metric.
-            _, found = await asyncio.to_thread(embed_and_scan)
-        else:
-            vector = await self.embeddings.embed_query(query)
-            dim = self.embeddings.dim
-            found = await self._database.read(
-                functools.partial(pg_dense_search, query=vector, k=limit, dim=dim)
-            )
-        return [(chunk, score) for chunk, score in found if score >= self._min_vector_score]
-
-    async def _lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
-        return await self._database.read(
-            functools.partial(
-                lexical_candidates,
-                query=query,
-                limit=limit,
-                df_cache=self._df_cache,
-                total_chunks=self._chunks,
-            )
-        )
-
-    async def _search(self, query: str, top_k: int) -> list[SearchHit]:
-        limit = max(self._candidates, top_k)
-        # The query embedding (a worker thread) and the lexical query (the database) overlap.
-        dense, lexical = await asyncio.gather(
-            self._dense_or_nothing(query, limit), self._lexical(query, limit)
-        )
-        fused = reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k]
-        return await self._database.read(functools.partial(load_hits, query=query, ranked=fused))
-
     async def search_modes(self, query: str, top_k: int) -> dict[str, list[str]]:
         """Document paths ranked by lexical-only, dense-only and hybrid search (for eval)."""
-        limit = max(self._candidates, top_k)
-        lexical = await self._lexical(query, limit)
-        dense = await self._dense(query, limit)
-        modes = {
-            "lexical": reciprocal_rank_fusion(lexical, [], k=self._rrf_k)[:top_k],
-            "dense": reciprocal_rank_fusion([], dense, k=self._rrf_k)[:top_k],
-            "hybrid": reciprocal_rank_fusion(lexical, dense, k=self._rrf_k)[:top_k],
-        }
+        return await self._hybrid.search_modes(query, top_k)
 
-        def paths(conn: Connection) -> dict[str, list[str]]:
-            return {
-                mode: [hit.path for hit in load_hits(conn, query, ranked)]
-                for mode, ranked in modes.items()
-            }
-
-        return await self._database.read(paths)
-
-    # --- documents ---------------------------------------------------------------------------
     async def counts(self) -> tuple[int, int]:
         """Documents and chunks indexed."""
         return await index_counts(self._database)

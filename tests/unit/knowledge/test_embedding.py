@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qna_agent.knowledge.embedding import (
+from qna_agent.knowledge.embeddings.embedder import (
     DEFAULT_EMBEDDER_KIND,
     ONNX_KINDS,
     Embedder,
     build_embedder,
     load_default_embedder,
 )
-from qna_agent.knowledge.embedding_onnx import (
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
     MINILM_L6_INT8,
     ModelIntegrityError,
-    OnnxEmbedder,
     packaged_model_path,
     packaged_tokenizer_path,
 )

@@ -13,8 +13,8 @@ from tests.fake_embeddings import (
     running_embeddings_server,
 )
 
-from qna_agent.knowledge.embedding import build_embedder
-from qna_agent.knowledge.embedding_openai import EmbeddingServiceError, OpenAIEmbedder
+from qna_agent.knowledge.embeddings.embedder import build_embedder
+from qna_agent.knowledge.embeddings.openai_embedder import EmbeddingServiceError, OpenAIEmbedder
 
 
 @pytest.fixture

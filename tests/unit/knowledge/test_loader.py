@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from tests.documents import corrupted_pdfs, make_pdf, pdf_document
 
-from qna_agent.knowledge.decoding import NotText, decode_text
-from qna_agent.knowledge.loader import (
+from qna_agent.knowledge.ingest.decoding import NotText, decode_text
+from qna_agent.knowledge.ingest.loader import (
     DocumentLimits,
     DocumentTooLarge,
     UnreadableDocument,

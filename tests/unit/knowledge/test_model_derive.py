@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qna_agent.knowledge.embedding import build_embedder
-from qna_agent.knowledge.embedding_onnx import sha256_of
-from qna_agent.knowledge.model_derive import MINILM_L6_QINT8, derived_model_path, main
+from qna_agent.knowledge.embeddings.derived_model import MINILM_L6_QINT8, derived_model_path, main
+from qna_agent.knowledge.embeddings.embedder import build_embedder
+from qna_agent.knowledge.embeddings.packaged_models import sha256_of
 
 TEXTS = [
     "How long do I have to return an item?",

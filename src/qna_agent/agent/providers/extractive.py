@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from qna_agent.agent.knowledge_tool import KNOWLEDGE_TOOL_NAME
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolCall, ToolSpec
-from qna_agent.knowledge.search import query_terms
+from qna_agent.knowledge.retrieval.query_terms import query_terms
 
 DONT_KNOW = (
     "I don't know: the knowledge base has nothing that answers this question. "

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from qna_agent.api.schemas.common import Page
 from qna_agent.api.schemas.examples import examples
 from qna_agent.knowledge.models import KbChunk, KbDocument
-from qna_agent.knowledge.search import SearchHit
+from qna_agent.knowledge.retrieval.hits import SearchHit
 
 _EXAMPLE_DOCUMENT_ID = "0193a5f1-2b3c-7d4e-8f90-a1b2c3d4e5f6"
 _EXAMPLE_DOCUMENT: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Uploaded documents: named under `uploads/`, kept in the database, indexed at once.
 
-An upload never takes the path of a directory document, nor the reverse (index.py refuses
+An upload never takes the path of a directory document, nor the reverse (store.py refuses
 the clash in the writing transaction), so removing a file can never delete an upload.
 Uploading the bytes already stored under the name, with the same index settings, changes
 nothing: the document keeps its id, so citations to it stay valid.
@@ -17,15 +17,15 @@ from sqlalchemy import delete, select
 
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, InvalidInput, PayloadTooLarge
-from qna_agent.knowledge import documents, generation
-from qna_agent.knowledge.loader import (
+from qna_agent.knowledge.index import change_counter, documents
+from qna_agent.knowledge.index.store import IndexSettings, parse_in_thread, store_document
+from qna_agent.knowledge.ingest.loader import (
     DocumentTooLarge,
     UnreadableDocument,
     file_hash,
     media_type_of,
 )
 from qna_agent.knowledge.models import SOURCE_UPLOAD, KbDocument
-from qna_agent.knowledge.store import IndexSettings, parse_in_thread, store_document
 
 UPLOAD_PREFIX = "uploads/"
 MAX_NAME_CHARS = 512
@@ -110,7 +110,7 @@ async def delete_upload(database: Database, document_id: uuid.UUID) -> None:
     if document.source != SOURCE_UPLOAD:
         raise Conflict(f"{document.path} comes from KNOWLEDGE_DIR; remove the file there and sync")
     async with database.write_sessions.begin() as session:
-        await generation.bump(session)
+        await change_counter.bump(session)
         await session.execute(
             delete(KbDocument).where(
                 KbDocument.id == document_id, KbDocument.source == SOURCE_UPLOAD

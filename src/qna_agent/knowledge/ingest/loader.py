@@ -1,19 +1,17 @@
-"""Find and read the documents of a knowledge directory.
+"""Read one document: decode it, take its text (markdown, plain text, HTML or PDF) and chunk it.
 
-Works on a directory as Kubernetes mounts a ConfigMap: files there are symlinks into a hidden
-`..data` directory, so hidden entries are skipped and links are followed.
+The supported types, by suffix, are defined here; directory.py finds such files in a directory.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qna_agent.knowledge.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
-from qna_agent.knowledge.decoding import NotText, clean_text, decode_text
-from qna_agent.knowledge.parsers import ParseError, TooManyPages, pdf_pages
+from qna_agent.knowledge.ingest.chunking import Chunk, chunk_markdown, chunk_text, markdown_title
+from qna_agent.knowledge.ingest.decoding import NotText, clean_text, decode_text
+from qna_agent.knowledge.ingest.pdf_text import ParseError, TooManyPages, pdf_pages
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
@@ -26,17 +24,7 @@ MEDIA_TYPES = {
     **dict.fromkeys(HTML_SUFFIXES, "text/html"),
     **dict.fromkeys(PDF_SUFFIXES, "application/pdf"),
 }
-MAX_DEPTH = 16
-MAX_PATH_CHARS = 1024  # kb_documents.path
 MAX_HEADING_CHARS = 1000  # kb_chunks.heading
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A file found in the knowledge directory."""
-
-    path: str  # relative, with forward slashes: the document's identity
-    absolute: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,38 +57,6 @@ class UnreadableDocument(Exception):
 
 class DocumentTooLarge(UnreadableDocument):
     """A file over one of the DocumentLimits; the message says which."""
-
-
-def scan(directory: Path) -> tuple[list[SourceFile], list[tuple[str, str]]]:
-    """Supported files under `directory`, and skipped ones with the reason."""
-    found: list[SourceFile] = []
-    skipped: list[tuple[str, str]] = []
-    for absolute in _walk(directory):
-        relative = absolute.relative_to(directory).as_posix()
-        if len(relative) > MAX_PATH_CHARS:
-            skipped.append(
-                (relative[:200] + "...", f"path longer than {MAX_PATH_CHARS} characters")
-            )
-            continue
-        if absolute.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skipped.append((relative, f"unsupported file type '{absolute.suffix or '(none)'}'"))
-            continue
-        found.append(SourceFile(relative, absolute))
-    found.sort(key=lambda source: source.path)
-    return found, skipped
-
-
-def _walk(directory: Path, depth: int = 0) -> Iterator[Path]:
-    # Depth-limited: a symlink loop in a mounted volume must not hang the scan.
-    if depth > MAX_DEPTH or not directory.is_dir():
-        return
-    for entry in sorted(directory.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            yield from _walk(entry, depth + 1)
-        elif entry.is_file():
-            yield entry
 
 
 def file_hash(data: bytes) -> str:
@@ -185,7 +141,7 @@ def _parse(
     if suffix in PDF_SUFFIXES:
         return _pdf_chunks(data, stem, size, overlap, limits.max_pages)
     if suffix in HTML_SUFFIXES:
-        from qna_agent.knowledge.html_text import html_to_markdown  # bs4: see html_text.py
+        from qna_agent.knowledge.ingest.html_text import html_to_markdown  # bs4: see html_text.py
 
         markdown, html_title = html_to_markdown(_decode(data, html=True))
         # Character references (`&#1;`) can bring control characters back.

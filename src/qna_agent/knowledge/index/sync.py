@@ -19,10 +19,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import undefer
 
 from qna_agent.db.engine import Database
-from qna_agent.knowledge import generation
-from qna_agent.knowledge.loader import UnreadableDocument, file_hash, media_type_of, scan
-from qna_agent.knowledge.models import SOURCE_DIRECTORY, SOURCE_UPLOAD, KbChunk, KbDocument
-from qna_agent.knowledge.store import (
+from qna_agent.knowledge.index import change_counter
+from qna_agent.knowledge.index.store import (
     UPLOAD_CLASH,
     IndexSettings,
     Skip,
@@ -30,6 +28,9 @@ from qna_agent.knowledge.store import (
     store_document,
     store_or_skip,
 )
+from qna_agent.knowledge.ingest.directory import scan
+from qna_agent.knowledge.ingest.loader import UnreadableDocument, file_hash, media_type_of
+from qna_agent.knowledge.models import SOURCE_DIRECTORY, SOURCE_UPLOAD, KbChunk, KbDocument
 
 Progress = Callable[[str], None]
 
@@ -95,7 +96,7 @@ async def sync_directory(
             known[source.path] = previous  # a broken new version must not leave stale text
     if known:
         async with database.write_sessions.begin() as session:
-            await generation.bump(session)
+            await change_counter.bump(session)
             await session.execute(
                 delete(KbDocument).where(
                     KbDocument.path.in_(list(known)), KbDocument.source == SOURCE_DIRECTORY

@@ -23,10 +23,10 @@ from typing import Any
 
 import structlog
 
-from qna_agent.knowledge.embedding_onnx import (
+from qna_agent.knowledge.embeddings.onnx_embedder import OnnxEmbedder
+from qna_agent.knowledge.embeddings.packaged_models import (
     MINILM_L6_INT8,
     ModelIntegrityError,
-    OnnxEmbedder,
     OnnxModelSpec,
     packaged_model_path,
     packaged_tokenizer_path,
@@ -158,13 +158,13 @@ def load_derived(spec: DerivedModelSpec, model_dir: Path | None, **options: Any)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m qna_agent.knowledge.model_derive DIR`: make the default model into DIR (the
-    container image does this at build time, so a read-only pod never needs to)."""
+    """`python -m qna_agent.knowledge.embeddings.derived_model DIR`: make the default model into
+    DIR (the container image does this at build time, so a read-only pod never needs to)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m qna_agent.knowledge.model_derive DIRECTORY")
+        raise SystemExit("usage: python -m qna_agent.knowledge.embeddings.derived_model DIRECTORY")
     path, digest = derived_model_path(MINILM_L6_QINT8, Path(args[0]))
     if path.parent != Path(args[0]):
         raise SystemExit(f"{args[0]} is not writable")

@@ -1,6 +1,6 @@
 """Write documents into the index: chunks and embeddings in one transaction per document.
 
-Every write bumps the generation first (generation.py), so writers of all processes take
+Every write bumps the generation first (change_counter.py), so writers of all processes take
 turns and every other process learns that the index changed. A directory document and an
 upload never share a path: the writer refuses the clash instead of replacing the other.
 """
@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qna_agent.db.engine import Database
 from qna_agent.errors import Conflict, UpstreamError
-from qna_agent.knowledge import generation
-from qna_agent.knowledge.embedding_cache import EmbeddingCache
-from qna_agent.knowledge.loader import DocumentLimits, ParsedDocument, parse_document
+from qna_agent.knowledge.embeddings.cache import EmbeddingCache
+from qna_agent.knowledge.index import change_counter
+from qna_agent.knowledge.index.vectors_store import embeddings_by_text, write_embeddings
+from qna_agent.knowledge.ingest.loader import DocumentLimits, ParsedDocument, parse_document
 from qna_agent.knowledge.models import SOURCE_UPLOAD, KbChunk, KbDocument
-from qna_agent.knowledge.vectors_store import embeddings_by_text, write_embeddings
 
 UPLOAD_CLASH = "an uploaded document has the same path; rename the file or delete the upload"
 
@@ -76,7 +76,7 @@ async def store_document(
             [(chunk.heading, chunk.content) for chunk in parsed.chunks], reusable
         )
     async with database.write_sessions.begin() as session:
-        await generation.bump(session)  # first: writers of every process queue here
+        await change_counter.bump(session)  # first: writers of every process queue here
         holder = await session.scalar(
             select(KbDocument.source).where(KbDocument.path == parsed.path)
         )

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from qna_agent.knowledge.embedding import EmbeddingServiceError
-from qna_agent.knowledge.vectors import FloatMatrix, l2_normalise
+from qna_agent.knowledge.embeddings.embedder import EmbeddingServiceError
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix, l2_normalise
 
 __all__ = ["EmbeddingServiceError", "OpenAIEmbedder"]
 

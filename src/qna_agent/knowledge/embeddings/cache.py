@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from qna_agent.knowledge.embedding import Embedder
-from qna_agent.knowledge.vectors import FloatMatrix
+from qna_agent.knowledge.embeddings.embedder import Embedder
+from qna_agent.knowledge.embeddings.vectors import FloatMatrix
 
 INGEST_BATCH = 32
 

@@ -1,0 +1,1 @@
+"""Finding passages: lexical (BM25) and dense candidates, fused by reciprocal rank, cached."""
