@@ -43,7 +43,7 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-api-key", "sk-x
 
 Environment = Literal["development", "test", "production"]
 
-# The URL schemes `agent/sql_tool.py` can open (SQLAlchemy's three slashes: a relative path).
+# The URL schemes `agent/tools/sql/toolbox.py` opens (SQLAlchemy's three slashes: a relative path).
 SQL_TOOL_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
 SQL_TOOL_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 

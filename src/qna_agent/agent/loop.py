@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from qna_agent.agent.history import TextCounter, estimate_text_tokens, fit_to_budget
-from qna_agent.agent.model import ChatModel
-from qna_agent.agent.tools import (
+from qna_agent.agent.models.protocol import ChatModel
+from qna_agent.agent.tools.registry import (
     ToolArgumentError,
     ToolContext,
     ToolError,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qna_agent.agent.providers.wire import (
+from qna_agent.agent.models.wire import (
     StreamAssembler,
     decode_chunk,
     parse_completion,

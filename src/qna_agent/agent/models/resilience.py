@@ -22,7 +22,7 @@ from typing import Literal
 
 import structlog
 
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
 from qna_agent.errors import QnaError, ServiceUnavailable, UpstreamError, UpstreamTimeout
 

@@ -13,7 +13,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from qna_agent.agent.providers.wire import StreamAssembler, decode_chunk, parse_completion, sse_data
+from qna_agent.agent.models.wire import StreamAssembler, decode_chunk, parse_completion, sse_data
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
 from qna_agent.errors import UpstreamError, UpstreamTimeout
 from qna_agent.observability import tracing
@@ -163,7 +163,7 @@ class OpenAIChatModel:
     async def _post(self, request: dict[str, Any], *, stream: bool) -> httpx2.Response:
         # The SDK's own request method (`client.post`, its documented way to any endpoint):
         # base URL, key, timeouts, retries and status errors are the SDK's. Our request is
-        # already in wire format and the answer is read off the wire (agent/providers/wire.py):
+        # already in wire format and the answer is read off the wire (agent/models/wire.py):
         # create()'s parameter transform and typed results cost more CPU than the HTTP call.
         response: httpx2.Response = await self.client.post(
             "/chat/completions", body=request, cast_to=httpx2.Response, stream=stream

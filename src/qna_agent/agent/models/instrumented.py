@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
 from qna_agent.errors import UpstreamTimeout
 from qna_agent.observability import metrics, tracing

@@ -1,7 +1,7 @@
 """Read-only SQL over a configured analytics database, for the agent's data tools.
 
 `SqlToolbox` is the core of three tools the model can call: `list_tables`, `describe_table` and
-`run_sql`. The database enforces read-only access (see `sql_sqlite` and `sql_postgres`); the
+`run_sql`. The database enforces read-only access (see `sqlite` and `postgres`); the
 checks here only give clearer messages earlier and cap what goes back to the model. Every
 refusal or failure raises `SqlToolError` with a message written for the model to act on.
 
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import structlog
 
-from qna_agent.agent.sql_backend import ONE_STATEMENT, SqlBackend
-from qna_agent.agent.sql_results import (
+from qna_agent.agent.tools.sql.backends import ONE_STATEMENT, SqlBackend
+from qna_agent.agent.tools.sql.results import (
     QueryResult,
     SqlToolError,
     TableDescription,
     TableInfo,
     cap_rows,
 )
-from qna_agent.agent.sql_sqlite import SqliteBackend
+from qna_agent.agent.tools.sql.sqlite import SqliteBackend
 from qna_agent.config import SQL_TOOL_POSTGRES_SCHEMES, SQL_TOOL_SQLITE_SCHEMES
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,7 @@ def backend_from_url(
         return SqliteBackend(Path(path), time_limit_s=time_limit_s)
     if scheme in SQL_TOOL_POSTGRES_SCHEMES:
         # Imported here: asyncpg costs 80 ms of every start, and most use SQLite or no tool.
-        from qna_agent.agent.sql_postgres import PostgresBackend
+        from qna_agent.agent.tools.sql.postgres import PostgresBackend
 
         return PostgresBackend(
             url,

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from qna_agent.agent.knowledge_tool import KNOWLEDGE_TOOL_NAME
+from qna_agent.agent.tools.knowledge import KNOWLEDGE_TOOL_NAME
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolCall, ToolSpec
 from qna_agent.knowledge.search import query_terms
 

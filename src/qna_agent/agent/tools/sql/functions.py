@@ -13,9 +13,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from qna_agent.agent.sql_results import QueryResult, SqlToolError, markdown_table
-from qna_agent.agent.sql_tool import SqlToolbox
-from qna_agent.agent.tools import ToolContext, ToolError, ToolFunction, ToolOutput
+from qna_agent.agent.tools.registry import ToolContext, ToolError, ToolFunction, ToolOutput
+from qna_agent.agent.tools.sql.results import QueryResult, SqlToolError, markdown_table
+from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 from qna_agent.agent.types import Citation
 
 SQL_SOURCE = "sql"

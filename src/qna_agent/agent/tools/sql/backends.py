@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from qna_agent.agent.sql_results import ColumnInfo, ForeignKey, TableInfo
+from qna_agent.agent.tools.sql.results import ColumnInfo, ForeignKey, TableInfo
 
 WRITE_REFUSED = "write operations are not allowed: the database is read-only; use SELECT only"
 ONE_STATEMENT = "only one statement per call: send a single SELECT without a second statement"
