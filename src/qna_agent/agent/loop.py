@@ -30,12 +30,14 @@ from qna_agent.agent.types import (
     AgentResult,
     ChatMessage,
     Citation,
+    FinishReason,
     ModelResponse,
     TextDelta,
     ToolCall,
     ToolCallFinished,
     ToolCallRecord,
     ToolCallStarted,
+    ToolSpec,
     Usage,
 )
 from qna_agent.observability import metrics, tracing
@@ -50,6 +52,25 @@ def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
     """The citations the answer refers to with `[n]` marks, in reference order."""
     used = {int(number) for number in _CITATION_MARK.findall(content)}
     return [citation for citation in citations if citation.ref in used]
+
+
+def finish_reason(response: ModelResponse) -> FinishReason | None:
+    """Why the final answer ended, in the four words an AgentResult uses.
+
+    A refusal wins over the provider's word (OpenAI says "stop" for one). Tool calls the loop
+    no longer offers tools for, and any word we do not know, count as a normal stop.
+    """
+    if response.refusal:
+        return "refusal"
+    match response.finish_reason:
+        case None:
+            return None
+        case "length" | "max_tokens":  # "max_tokens": servers that speak Anthropic's words
+            return "length"
+        case "content_filter":
+            return "content_filter"
+        case _:
+            return "stop"
 
 
 @dataclass(slots=True)
@@ -106,26 +127,19 @@ class Agent:
         for step in range(1, self.max_steps + 1):
             with tracing.span("agent step", {"qna.agent.step": step}):
                 specs = self.tools.specs() if step < self.max_steps else []
-                separator_needed = bool(texts)
                 response: ModelResponse | None = None
-                prompt = self._prompt(messages)
-                if stream:
-                    async for item in self.model.stream(prompt, specs):
-                        if isinstance(item, TextDelta):
-                            if item.text and separator_needed:
-                                separator_needed = False
-                                yield TextDelta("\n\n")
-                            yield item
-                        else:
-                            response = item
-                else:
-                    response = await self.model.complete(prompt, specs)
+                async for item in self._ask(messages, specs, stream=stream, follows=bool(texts)):
+                    if isinstance(item, TextDelta):
+                        yield item
+                    else:
+                        response = item
                 if response is None:  # a provider bug, not a user's problem
                     raise RuntimeError("model stream ended without a response")
                 meter.usage += response.usage
                 meter.model = response.model or meter.model
-                if response.content:
-                    texts.append(response.content)
+                # A refusal without content is the answer.
+                if text := response.content or response.refusal or "":
+                    texts.append(text)
                 if not response.tool_calls or not specs:
                     content = "\n\n".join(texts)
                     yield AgentResult(
@@ -135,6 +149,7 @@ class Agent:
                         usage=meter.usage,
                         model=meter.model,
                         steps=step,
+                        finish_reason=finish_reason(response),
                     )
                     return
                 messages.append(ChatMessage("assistant", response.content, response.tool_calls))
@@ -148,6 +163,35 @@ class Agent:
                     messages.append(ChatMessage("tool", output.content, tool_call_id=call.id))
                     yield ToolCallFinished(record)
         raise AssertionError("unreachable: the last step offers no tools")  # pragma: no cover
+
+    async def _ask(
+        self,
+        messages: list[ChatMessage],
+        specs: list[ToolSpec],
+        *,
+        stream: bool,
+        follows: bool,
+    ) -> AsyncIterator[TextDelta | ModelResponse]:
+        """One model call: its text as it comes (when streaming), then its response.
+
+        `follows` says earlier steps wrote text, so this step's text is set apart from it."""
+        prompt = self._prompt(messages)
+        if not stream:
+            yield await self.model.complete(prompt, specs)
+            return
+        separator_needed = follows
+        async for item in self.model.stream(prompt, specs):
+            if isinstance(item, TextDelta):
+                if item.text and separator_needed:
+                    separator_needed = False
+                    yield TextDelta("\n\n")
+                yield item
+                continue
+            if item.refusal and not item.content:  # the answer, and not streamed as text
+                if separator_needed:
+                    yield TextDelta("\n\n")
+                yield TextDelta(item.refusal)
+            yield item
 
     async def _run_tool(
         self, call: ToolCall, context: ToolContext
