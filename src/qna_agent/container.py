@@ -19,7 +19,8 @@ from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.tools.knowledge import knowledge_search_tool
 from qna_agent.agent.tools.registry import ToolRegistry
-from qna_agent.agent.tools.sql.functions import sql_system_prompt, sql_tools
+from qna_agent.agent.tools.sql.functions import sql_tools
+from qna_agent.agent.tools.sql.prompt import sql_system_prompt
 from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 from qna_agent.chat.turns import TurnRunner
 from qna_agent.config import Settings, SettingsError
