@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from qna_agent.agent.models.breaker import CircuitBreaker
 from qna_agent.agent.models.protocol import ChatModel
-from qna_agent.agent.models.resilience import CircuitBreaker, ResilientModel, RetryPolicy
+from qna_agent.agent.models.resilience import ResilientModel
+from qna_agent.agent.models.retry import RetryPolicy
 from qna_agent.config import Settings
 
 

@@ -1,4 +1,5 @@
-"""Resilience around any ChatModel: retries with backoff and jitter, and a circuit breaker.
+"""Resilience around any ChatModel: retries with backoff and jitter, and a circuit breaker
+(`retry.py` says what is retried and how long to wait; `breaker.py` holds the breaker).
 
 `ResilientModel` wraps a provider. A call that fails with a retryable error (HTTP 408/409/429/5xx,
 a timeout, a connection error) is tried again after an exponentially growing, fully jittered
@@ -15,135 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
+from qna_agent.agent.models.breaker import CircuitBreaker
 from qna_agent.agent.models.protocol import ChatModel
+from qna_agent.agent.models.retry import (
+    RetryPolicy,
+    counts_against_provider,
+    is_retryable,
+    retry_after_seconds,
+)
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
-from qna_agent.errors import QnaError, ServiceUnavailable, UpstreamError, UpstreamTimeout
+from qna_agent.errors import QnaError
 
 log = structlog.get_logger(__name__)
-
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-BreakerState = Literal["closed", "open", "half_open"]
-
-
-class UpstreamUnavailable(ServiceUnavailable):
-    """The circuit breaker is open: the provider failed repeatedly and is not called now."""
-
-    title = "Upstream unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a failed call is tried again."""
-
-    max_retries: int = 2
-    base_seconds: float = 0.5
-    max_seconds: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before retry number `attempt` (1-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_seconds)
-        ceiling = min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
-        return rng.uniform(0, ceiling)  # full jitter: spreads clients that failed together
-
-
-def is_retryable(error: QnaError) -> bool:
-    """Whether trying the same call again may succeed."""
-    if isinstance(error, UpstreamTimeout):
-        return True
-    if not isinstance(error, UpstreamError):
-        return False
-    status = error.extra.get("upstream_status")
-    return status is None or status in RETRYABLE_STATUSES
-
-
-def counts_against_provider(error: QnaError) -> bool:
-    """Whether the failure suggests the provider is down (a 4xx, even 429, says it is alive)."""
-    if isinstance(error, UpstreamTimeout):
-        return True
-    if not isinstance(error, UpstreamError):
-        return False
-    status = error.extra.get("upstream_status")
-    return status is None or (isinstance(status, int) and status >= 500)
-
-
-def retry_after_seconds(error: QnaError) -> float | None:
-    """The provider's `Retry-After`, when the error carried one."""
-    value = error.extra.get("retry_after")
-    return float(value) if isinstance(value, int | float) else None
-
-
-class CircuitBreaker:
-    """Closed -> open after `failure_threshold` consecutive failures -> half-open after
-    `reset_seconds` (one trial call) -> closed on success, open again on failure."""
-
-    def __init__(
-        self,
-        *,
-        failure_threshold: int,
-        reset_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.failure_threshold = failure_threshold
-        self.reset_seconds = reset_seconds
-        self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_running = False
-
-    @property
-    def state(self) -> BreakerState:
-        """The state now."""
-        if self._opened_at is None:
-            return "closed"
-        if self._clock() - self._opened_at >= self.reset_seconds:
-            return "half_open"
-        return "open"
-
-    def before_call(self) -> None:
-        """Raise UpstreamUnavailable unless a call may go out now."""
-        state = self.state
-        if state == "closed":
-            return
-        if state == "half_open" and not self._trial_running:
-            self._trial_running = True
-            return
-        assert self._opened_at is not None
-        wait = max(self.reset_seconds - (self._clock() - self._opened_at), 1.0)
-        raise UpstreamUnavailable(
-            "the language model failed repeatedly; calls are paused (circuit breaker open)",
-            upstream="llm",
-            retry_after=round(wait),
-        )
-
-    def record_success(self) -> None:
-        """A call succeeded: close."""
-        if self._opened_at is not None:
-            log.info("llm_breaker_closed")
-        self._failures = 0
-        self._opened_at = None
-        self._trial_running = False
-
-    def record_failure(self) -> None:
-        """A call failed in a way that counts: open once the threshold is reached."""
-        self._failures += 1
-        trial_failed = self._trial_running
-        self._trial_running = False
-        if trial_failed or self._failures >= self.failure_threshold:
-            if self._opened_at is None or trial_failed:
-                log.warning("llm_breaker_opened", failures=self._failures)
-            self._opened_at = self._clock()
-
-    def release_trial(self) -> None:
-        """The trial call ended without a verdict (a 4xx, or it was cancelled)."""
-        self._trial_running = False
 
 
 class ResilientModel:
