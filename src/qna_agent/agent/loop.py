@@ -8,23 +8,14 @@ step offers no tools, so the turn always ends with an answer. The caller bounds 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-import structlog
-
 from qna_agent.agent.history import TextCounter, estimate_text_tokens, fit_to_budget
 from qna_agent.agent.models.protocol import ChatModel
-from qna_agent.agent.tools.registry import (
-    ToolArgumentError,
-    ToolContext,
-    ToolError,
-    ToolOutput,
-    ToolRegistry,
-)
+from qna_agent.agent.tools.execution import loose_arguments, run_tool_call
+from qna_agent.agent.tools.registry import ToolContext, ToolRegistry
 from qna_agent.agent.types import (
     AgentEvent,
     AgentResult,
@@ -33,19 +24,15 @@ from qna_agent.agent.types import (
     FinishReason,
     ModelResponse,
     TextDelta,
-    ToolCall,
     ToolCallFinished,
     ToolCallRecord,
     ToolCallStarted,
     ToolSpec,
     Usage,
 )
-from qna_agent.observability import metrics, tracing
-
-log = structlog.get_logger(__name__)
+from qna_agent.observability import tracing
 
 _CITATION_MARK = re.compile(r"\[(\d{1,3})\]")
-MAX_TOOL_OUTPUT_CHARS = 24_000
 
 
 def cited(content: str, citations: Sequence[Citation]) -> list[Citation]:
@@ -154,9 +141,9 @@ class Agent:
                     return
                 messages.append(ChatMessage("assistant", response.content, response.tool_calls))
                 for call in response.tool_calls:
-                    yield ToolCallStarted(call.id, call.name, _loose_arguments(call.arguments))
+                    yield ToolCallStarted(call.id, call.name, loose_arguments(call.arguments))
                 outcomes = await asyncio.gather(
-                    *(self._run_tool(call, context) for call in response.tool_calls)
+                    *(run_tool_call(self.tools, call, context) for call in response.tool_calls)
                 )
                 for call, (output, record) in zip(response.tool_calls, outcomes, strict=True):
                     records.append(record)
@@ -192,69 +179,3 @@ class Agent:
                     yield TextDelta("\n\n")
                 yield TextDelta(item.refusal)
             yield item
-
-    async def _run_tool(
-        self, call: ToolCall, context: ToolContext
-    ) -> tuple[ToolOutput, ToolCallRecord]:
-        """Run one tool call inside its span, and count it."""
-        # Model output names the tool: only registered names become label values.
-        tool = call.name if self.tools.get(call.name) is not None else "unknown"
-        with tracing.span(
-            f"execute_tool {tool}",
-            {
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": tool,
-                "gen_ai.tool.call.id": call.id,
-            },
-        ) as span:
-            output, record = await self._call_tool(call, context)
-            span.set_attribute("qna.tool.status", record.status)
-            if record.status != "ok":
-                tracing.set_error(span, record.result_summary[:200])
-        metrics.TOOL_CALLS.labels(tool, record.status).inc()
-        metrics.TOOL_DURATION.labels(tool).observe(record.duration_ms / 1000)
-        return output, record
-
-    async def _call_tool(
-        self, call: ToolCall, context: ToolContext
-    ) -> tuple[ToolOutput, ToolCallRecord]:
-        started = time.perf_counter()
-        arguments = _loose_arguments(call.arguments)
-        tool = self.tools.get(call.name)
-        try:
-            if tool is None:
-                raise ToolArgumentError(
-                    f"unknown tool {call.name!r}; available: {', '.join(self.tools.names)}"
-                )
-            arguments = tool.parse(call.arguments)
-            output = await tool.invoke(context, arguments)
-            status: str = "ok"
-        except ToolError as exc:
-            output, status = ToolOutput(f"Error: {exc}", f"error: {exc}"), "error"
-        except Exception as exc:  # a tool failure is reported to the model, not the user
-            log.exception("tool_failed", tool=call.name)
-            message = f"{type(exc).__name__}: {exc}"
-            output, status = ToolOutput(f"Error: the tool failed ({message})", "error"), "error"
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        content = output.content
-        if len(content) > MAX_TOOL_OUTPUT_CHARS:
-            content = content[:MAX_TOOL_OUTPUT_CHARS] + "\n[output truncated]"
-        log.info("tool_called", tool=call.name, status=status, duration_ms=duration_ms)
-        record = ToolCallRecord(
-            id=call.id,
-            name=call.name,
-            arguments=arguments,
-            status="ok" if status == "ok" else "error",
-            result_summary=output.summary,
-            duration_ms=duration_ms,
-        )
-        return ToolOutput(content, output.summary), record
-
-
-def _loose_arguments(raw: str) -> dict[str, object]:
-    """Best-effort arguments for display, before validation."""
-    try:
-        value = json.loads(raw or "{}")
-    except json.JSONDecodeError:
-        return {"_raw": raw[:500]}
-    return value if isinstance(value, dict) else {"_raw": raw[:500]}
