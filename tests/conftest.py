@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services
 from qna_agent.main import create_app

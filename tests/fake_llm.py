@@ -2,8 +2,8 @@
 
 Each test scripts the replies: text, tool calls, HTTP errors or delays, in order. Requests are
 recorded so tests can check what the service sent. Streaming follows the wire format: role
-delta, content pieces, tool-call fragments by index, finish reason, a usage chunk when
-`stream_options.include_usage` is set, then `data: [DONE]`.
+delta, content pieces, refusal pieces, tool-call fragments by index, finish reason, a usage
+chunk when `stream_options.include_usage` is set, then `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # Streamed replies only: after the content, an error event instead of the end of the answer.
     stream_error: str | None = None
+    # What the model says it stopped for; None: "tool_calls" with tool calls, else "stop".
+    finish_reason: str | None = None
+    # A refusal, sent apart from the content as `message.refusal` (streamed: `delta.refusal`).
+    refusal: str | None = None
+
+    @property
+    def finish(self) -> str:
+        """The finish reason sent on the wire."""
+        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
 
 
 def text(content: str, **kwargs: Any) -> Reply:
@@ -107,7 +116,11 @@ class FakeLLM:
             return StreamingResponse(
                 self._stream(reply, call_id, include_usage), media_type="text/event-stream"
             )
-        message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content or None,
+            "refusal": reply.refusal,
+        }
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -127,7 +140,7 @@ class FakeLLM:
                     {
                         "index": 0,
                         "message": message,
-                        "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                        "finish_reason": reply.finish,
                     }
                 ],
                 "usage": self._usage(reply),
@@ -159,6 +172,10 @@ class FakeLLM:
             if word or i:
                 yield chunk({"content": word if i == len(words) - 1 else word + " "})
             await asyncio.sleep(0)
+        if reply.refusal:
+            pieces = reply.refusal.split(" ")
+            for i, piece in enumerate(pieces):
+                yield chunk({"refusal": piece if i == len(pieces) - 1 else piece + " "})
         if reply.stream_error is not None:
             yield f"data: {json.dumps({'error': {'message': reply.stream_error}})}\n\n"
             return
@@ -180,7 +197,7 @@ class FakeLLM:
             yield chunk(
                 {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}
             )
-        yield chunk({}, "tool_calls" if reply.tool_calls else "stop")
+        yield chunk({}, reply.finish)
         if include_usage:
             usage = {
                 "id": call_id,

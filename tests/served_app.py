@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services
 from qna_agent.main import create_app

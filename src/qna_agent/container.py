@@ -12,16 +12,17 @@ from pathlib import Path
 
 import structlog
 
-from qna_agent.agent.instrumented import instrument  # --- observability ---
-from qna_agent.agent.knowledge_tool import knowledge_search_tool
 from qna_agent.agent.loop import Agent
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.factory import build_model
+from qna_agent.agent.models.instrumented import instrument  # --- observability ---
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.prompts import effective_system_prompt
-from qna_agent.agent.providers import build_model
-from qna_agent.agent.sql_tool import SqlToolbox
-from qna_agent.agent.sql_tools import sql_system_prompt, sql_tools
-from qna_agent.agent.tools import ToolRegistry
+from qna_agent.agent.tools.knowledge import knowledge_search_tool
+from qna_agent.agent.tools.registry import ToolRegistry
+from qna_agent.agent.tools.sql.functions import sql_tools
+from qna_agent.agent.tools.sql.prompt import sql_system_prompt
+from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 from qna_agent.chat.engine import TurnEngine, TurnLimits
 from qna_agent.chat.runner import TurnRunner
 from qna_agent.config import Settings, SettingsError

@@ -23,9 +23,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from qna_agent.agent.sql_backend import ONE_STATEMENT, WRITE_REFUSED
-from qna_agent.agent.sql_results import SqlToolError
-from qna_agent.agent.sql_tool import SqlToolbox
+from qna_agent.agent.tools.sql.backends import ONE_STATEMENT, WRITE_REFUSED
+from qna_agent.agent.tools.sql.results import SqlToolError
+from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 
 pytestmark = pytest.mark.postgres
 

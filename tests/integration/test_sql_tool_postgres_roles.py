@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from qna_agent.agent.sql_results import SqlToolError
-from qna_agent.agent.sql_tool import SqlToolbox
+from qna_agent.agent.tools.sql.results import SqlToolError
+from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 from tests.integration.test_sql_tool_postgres import ADMIN_URL, _admin, with_user
 
 pytestmark = pytest.mark.postgres

@@ -110,6 +110,7 @@ async def test_span_tree_of_one_turn(
     assert attributes["gen_ai.usage.input_tokens"] == 50
     assert attributes["gen_ai.usage.output_tokens"] == 10
     assert attributes["qna.llm.stream"] is stream
+    assert attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
 
     assert tool_call.name == "execute_tool search_knowledge_base"
     assert (tool_call.attributes or {})["gen_ai.tool.name"] == "search_knowledge_base"
@@ -121,6 +122,7 @@ async def test_span_tree_of_one_turn(
 
     [answer] = tree.children(second)
     assert answer.name == "chat fake-model"
+    assert (answer.attributes or {})["gen_ai.response.finish_reasons"] == ("stop",)
 
     # The LLM endpoint was told which span called it.
     for headers, span in zip(fake_llm.request_headers, [llm_call, answer], strict=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qna_agent.agent.providers.extractive import DONT_KNOW, compose_answer, stem
+from qna_agent.agent.models.extractive import DONT_KNOW, compose_answer, stem
 
 PASSAGES: list[dict[str, object]] = [
     {

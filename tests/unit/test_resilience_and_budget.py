@@ -9,14 +9,10 @@ from email.utils import format_datetime
 import pytest
 
 from qna_agent.agent.history import estimate_text_tokens, fit_to_budget, message_tokens
+from qna_agent.agent.models.breaker import CircuitBreaker, UpstreamUnavailable
+from qna_agent.agent.models.openai_errors import parse_retry_after
+from qna_agent.agent.models.retry import RetryPolicy, is_retryable
 from qna_agent.agent.pricing import PriceTable
-from qna_agent.agent.providers.openai import parse_retry_after
-from qna_agent.agent.resilience import (
-    CircuitBreaker,
-    RetryPolicy,
-    UpstreamUnavailable,
-    is_retryable,
-)
 from qna_agent.agent.types import ChatMessage, ToolCall, Usage
 from qna_agent.errors import InvalidInput, UpstreamError, UpstreamTimeout
 

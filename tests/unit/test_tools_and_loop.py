@@ -11,7 +11,7 @@ import pytest
 from pydantic import Field
 
 from qna_agent.agent.loop import Agent, cited
-from qna_agent.agent.tools import ToolArgumentError, ToolContext, ToolOutput, ToolRegistry
+from qna_agent.agent.tools.registry import ToolArgumentError, ToolContext, ToolOutput, ToolRegistry
 from qna_agent.agent.types import (
     AgentEvent,
     AgentResult,

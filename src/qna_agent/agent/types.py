@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "content_filter", "refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,19 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class ModelResponse:
-    """A complete answer of the model for one step."""
+    """A complete answer of the model for one step.
+
+    `finish_reason` is the provider's own word for why it stopped ("stop", "length",
+    "tool_calls", "content_filter"...), None when it gave none; `refusal` is the text of a
+    refusal the provider reports apart from the content (OpenAI's `message.refusal`).
+    """
 
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    finish_reason: str | None = None
+    refusal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +123,11 @@ class ToolCallFinished:
 
 @dataclass(frozen=True, slots=True)
 class AgentResult:
-    """The outcome of one turn."""
+    """The outcome of one turn.
+
+    `finish_reason` says why the last answer ended: "stop", "length" (cut at the token
+    limit), "content_filter" or "refusal"; None when the model did not say.
+    """
 
     content: str
     citations: list[Citation]
@@ -123,6 +135,7 @@ class AgentResult:
     usage: Usage
     model: str
     steps: int
+    finish_reason: FinishReason | None = None
 
 
 AgentEvent = TextDelta | ToolCallStarted | ToolCallFinished | AgentResult

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 from qna_agent.agent.loop import Agent
-from qna_agent.agent.sql_tools import sql_system_prompt
-from qna_agent.agent.tools import ToolRegistry
+from qna_agent.agent.tools.registry import ToolRegistry
+from qna_agent.agent.tools.sql.prompt import sql_system_prompt
 from qna_agent.agent.types import ChatMessage, ModelResponse, ToolSpec
 from tests.unit.test_tools_and_loop import ScriptedModel, collect
 

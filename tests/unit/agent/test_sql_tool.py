@@ -17,10 +17,11 @@ from types import ModuleType
 
 import pytest
 
-from qna_agent.agent.sql_backend import ONE_STATEMENT, WRITE_REFUSED
-from qna_agent.agent.sql_results import SqlToolError, to_json_safe
-from qna_agent.agent.sql_sqlite import ReadOnlyAuthorizer, SqliteBackend
-from qna_agent.agent.sql_tool import SqlToolbox, backend_from_url, single_statement
+from qna_agent.agent.tools.sql.backends import ONE_STATEMENT, WRITE_REFUSED, backend_from_url
+from qna_agent.agent.tools.sql.results import SqlToolError, to_json_safe
+from qna_agent.agent.tools.sql.sqlite import ReadOnlyAuthorizer, SqliteBackend
+from qna_agent.agent.tools.sql.statements import single_statement
+from qna_agent.agent.tools.sql.toolbox import SqlToolbox
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP_TODAY = dt.date(2026, 11, 1)  # the tests build the shop as of this day, so numbers are exact

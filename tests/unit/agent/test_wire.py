@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qna_agent.agent.providers.wire import (
+from qna_agent.agent.models.wire import (
     StreamAssembler,
     decode_chunk,
     parse_completion,
@@ -127,3 +127,70 @@ def test_the_assembler_joins_text_and_tool_call_fragments() -> None:
     assert response.content == "Hello there"
     assert response.tool_calls == (ToolCall("a", "one", "{}"), ToolCall("b", "two", "{}"))
     assert (response.usage, response.model) == (Usage(7, 2), "m1")
+
+
+def test_a_completion_cut_at_the_token_limit_says_so() -> None:
+    body = _body(choices=[{"message": {"content": "The return win"}, "finish_reason": "length"}])
+    response = parse_completion(body, "m")
+    assert (response.content, response.finish_reason, response.refusal) == (
+        "The return win",
+        "length",
+        None,
+    )
+
+
+def test_a_refusal_is_read_apart_from_the_content() -> None:
+    body = _body(
+        choices=[
+            {
+                "message": {"content": None, "refusal": "I can't help with that."},
+                "finish_reason": "stop",
+            }
+        ]
+    )
+    response = parse_completion(body, "m")
+    assert (response.content, response.refusal, response.finish_reason) == (
+        "",
+        "I can't help with that.",
+        "stop",
+    )
+
+
+def test_a_completion_without_a_finish_reason_leaves_it_unknown() -> None:
+    response = parse_completion(_body(choices=[{"message": {"content": "Hi"}}]), "m")
+    assert (response.finish_reason, response.refusal) == (None, None)
+
+
+def test_the_assembler_takes_the_finish_reason_from_the_last_choice_delta() -> None:
+    assembler = StreamAssembler("m")
+    pieces: list[dict[str, Any]] = [
+        {"choices": [{"delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+        {"choices": [{"delta": {"content": "The return win"}, "finish_reason": None}]},
+        {"choices": [{"delta": {}, "finish_reason": "length"}]},
+        {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2}},
+    ]
+    for piece in pieces:
+        assembler.add(piece)
+    response = assembler.response()
+    assert (response.content, response.finish_reason, response.refusal) == (
+        "The return win",
+        "length",
+        None,
+    )
+
+
+def test_the_assembler_joins_refusal_pieces_and_keeps_them_out_of_the_text() -> None:
+    assembler = StreamAssembler("m")
+    pieces: list[dict[str, Any]] = [
+        {"choices": [{"delta": {"role": "assistant", "refusal": ""}}]},
+        {"choices": [{"delta": {"refusal": "I can't "}}]},
+        {"choices": [{"delta": {"refusal": "help."}}]},
+        {"choices": [{"delta": {}, "finish_reason": "stop"}]},
+    ]
+    assert [assembler.add(piece) for piece in pieces] == ["", "", "", ""]
+    response = assembler.response()
+    assert (response.content, response.refusal, response.finish_reason) == (
+        "",
+        "I can't help.",
+        "stop",
+    )

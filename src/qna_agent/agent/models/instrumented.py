@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
-from qna_agent.agent.model import ChatModel
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
 from qna_agent.errors import UpstreamTimeout
 from qna_agent.observability import metrics, tracing
@@ -85,15 +85,14 @@ class InstrumentedModel:
                 input_tokens=usage.prompt_tokens,
                 output_tokens=usage.completion_tokens,
                 tool_calls=len(response.tool_calls),
+                finish_reason=response.finish_reason,
             )
             if span is not None:
                 span.set_attribute("gen_ai.response.model", response.model or self.model)
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
-                span.set_attribute(
-                    "gen_ai.response.finish_reasons",
-                    ["tool_calls"] if response.tool_calls else ["stop"],
-                )
+                if response.finish_reason is not None:  # semconv: a list, one per choice
+                    span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
         if span is not None:
             span.finish(error if status != "ok" else None)
         if error is None:

@@ -1,9 +1,11 @@
-"""Model providers and the factory that picks one from the settings."""
+"""The factory that picks a model from the settings, and wraps a provider in retries."""
 
 from __future__ import annotations
 
-from qna_agent.agent.model import ChatModel
-from qna_agent.agent.resilience import CircuitBreaker, ResilientModel, RetryPolicy
+from qna_agent.agent.models.breaker import CircuitBreaker
+from qna_agent.agent.models.protocol import ChatModel
+from qna_agent.agent.models.resilience import ResilientModel
+from qna_agent.agent.models.retry import RetryPolicy
 from qna_agent.config import Settings
 
 
@@ -26,7 +28,7 @@ def resilient(model: ChatModel, settings: Settings) -> ResilientModel:
 def build_model(settings: Settings) -> ChatModel:
     """The model the settings ask for (`auto` resolved)."""
     if settings.resolved_llm_provider == "openai":
-        from qna_agent.agent.providers.openai import OpenAIChatModel
+        from qna_agent.agent.models.openai import OpenAIChatModel
 
         provider = OpenAIChatModel(
             base_url=settings.llm_base_url,
@@ -37,6 +39,6 @@ def build_model(settings: Settings) -> ChatModel:
             temperature=settings.llm_temperature,
         )
         return resilient(provider, settings)
-    from qna_agent.agent.providers.extractive import ExtractiveModel
+    from qna_agent.agent.models.extractive import ExtractiveModel
 
     return ExtractiveModel(min_overlap=settings.extractive_min_overlap)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, MutableMapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-import aiohttp
 import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from qna_agent.agent.providers.wire import StreamAssembler, decode_chunk, parse_completion, sse_data
+from qna_agent.agent.models.openai_errors import upstream_error
+from qna_agent.agent.models.wire import StreamAssembler, decode_chunk, parse_completion, sse_data
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolSpec
-from qna_agent.errors import UpstreamError, UpstreamTimeout
+from qna_agent.errors import UpstreamError
 from qna_agent.observability import tracing
 
 # Local servers (Ollama, vLLM, llama.cpp) accept any key, but the SDK insists on one.
@@ -53,59 +50,6 @@ def tools_to_wire(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
         }
         for tool in tools
     ]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _refused_not_timed_out(exc: BaseException) -> bool:
-    """Whether an SDK "timeout" is really a connection that failed at once.
-
-    The aiohttp transport the SDK ships maps every aiohttp connection error, a refused
-    connection included, to httpx's ConnectTimeout; a dead endpoint is not a slow one.
-    """
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
-        if isinstance(cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-            return False
-        if isinstance(cause, aiohttp.ClientConnectionError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
-def _upstream_error(exc: openai.OpenAIError) -> Exception:
-    if isinstance(exc, openai.APITimeoutError) and _refused_not_timed_out(exc):
-        return UpstreamError("cannot reach the language model endpoint", upstream="llm")
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamTimeout("the language model did not answer in time", upstream="llm")
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError("cannot reach the language model endpoint", upstream="llm")
-    if isinstance(exc, openai.APIStatusError):
-        extra: dict[str, object] = {"upstream_status": exc.status_code}
-        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-        if retry_after is not None:
-            extra["retry_after"] = retry_after
-        return UpstreamError(
-            f"the language model endpoint answered HTTP {exc.status_code}",
-            upstream="llm",
-            **extra,
-        )
-    return UpstreamError(f"the language model call failed: {type(exc).__name__}", upstream="llm")
 
 
 class _OutgoingRequest(Protocol):
@@ -163,7 +107,7 @@ class OpenAIChatModel:
     async def _post(self, request: dict[str, Any], *, stream: bool) -> httpx2.Response:
         # The SDK's own request method (`client.post`, its documented way to any endpoint):
         # base URL, key, timeouts, retries and status errors are the SDK's. Our request is
-        # already in wire format and the answer is read off the wire (agent/providers/wire.py):
+        # already in wire format and the answer is read off the wire (agent/models/wire.py):
         # create()'s parameter transform and typed results cost more CPU than the HTTP call.
         response: httpx2.Response = await self.client.post(
             "/chat/completions", body=request, cast_to=httpx2.Response, stream=stream
@@ -178,7 +122,7 @@ class OpenAIChatModel:
             response = await self._post(self._request(messages, tools), stream=False)
             body = response.content
         except openai.OpenAIError as exc:
-            raise _upstream_error(exc) from exc
+            raise upstream_error(exc) from exc
         return parse_completion(body, self.model)
 
     async def stream(
@@ -198,7 +142,7 @@ class OpenAIChatModel:
             finally:
                 await response.aclose()
         except openai.OpenAIError as exc:
-            raise _upstream_error(exc) from exc
+            raise upstream_error(exc) from exc
         except httpx2.HTTPError as exc:  # the connection broke while streaming
             raise UpstreamError(
                 f"the language model stream broke: {type(exc).__name__}", upstream="llm"

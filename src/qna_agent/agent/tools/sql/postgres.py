@@ -33,14 +33,14 @@ from typing import Any
 import asyncpg
 import structlog
 
-from qna_agent.agent.sql_backend import (
+from qna_agent.agent.tools.sql.backends import (
     ONE_STATEMENT,
     WRITE_REFUSED,
     Rows,
     TableSchema,
     time_limit_message,
 )
-from qna_agent.agent.sql_results import ColumnInfo, ForeignKey, SqlToolError, TableInfo
+from qna_agent.agent.tools.sql.results import ColumnInfo, ForeignKey, SqlToolError, TableInfo
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from qna_agent.agent.tools import ToolContext, ToolFunction, ToolOutput
+from qna_agent.agent.tools.registry import ToolContext, ToolFunction, ToolOutput
 from qna_agent.agent.types import Citation
 from qna_agent.knowledge.service import KnowledgeBase
 

@@ -25,14 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from qna_agent.agent.sql_backend import (
+from qna_agent.agent.tools.sql.backends import (
     ONE_STATEMENT,
     WRITE_REFUSED,
     Rows,
     TableSchema,
     time_limit_message,
 )
-from qna_agent.agent.sql_results import ColumnInfo, ForeignKey, SqlToolError, TableInfo
+from qna_agent.agent.tools.sql.results import ColumnInfo, ForeignKey, SqlToolError, TableInfo
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Read-only SQL over a configured analytics database, for the agent's data tools.
 
 `SqlToolbox` is the core of three tools the model can call: `list_tables`, `describe_table` and
-`run_sql`. The database enforces read-only access (see `sql_sqlite` and `sql_postgres`); the
+`run_sql`. The database enforces read-only access (see `sqlite` and `postgres`); the
 checks here only give clearer messages earlier and cap what goes back to the model. Every
 refusal or failure raises `SqlToolError` with a message written for the model to act on.
 
@@ -12,92 +12,21 @@ refusal or failure raises `SqlToolError` with a message written for the model to
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import structlog
 
-from qna_agent.agent.sql_backend import ONE_STATEMENT, SqlBackend
-from qna_agent.agent.sql_results import (
+from qna_agent.agent.tools.sql.backends import SqlBackend, backend_from_url
+from qna_agent.agent.tools.sql.results import (
     QueryResult,
     SqlToolError,
     TableDescription,
     TableInfo,
     cap_rows,
 )
-from qna_agent.agent.sql_sqlite import SqliteBackend
-from qna_agent.config import SQL_TOOL_POSTGRES_SCHEMES, SQL_TOOL_SQLITE_SCHEMES
+from qna_agent.agent.tools.sql.statements import is_blank, single_statement
 
 log = structlog.get_logger(__name__)
-
-_TRIVIA = re.compile(r"(?:\s|;|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
-_CLOSERS = {"'": "'", '"': '"', "`": "`", "[": "]", "--": "\n", "/*": "*/"}
-
-
-def _skip_quoted(query: str, start: int) -> int | None:
-    """The index after the string, quoted name, comment or $tag$ body at `start`, if any."""
-    for opener, closer in _CLOSERS.items():
-        if query.startswith(opener, start):
-            end = query.find(closer, start + len(opener))
-            return len(query) if end < 0 else end + len(closer)
-    tag = _DOLLAR_TAG.match(query, start)
-    if tag:
-        end = query.find(tag.group(), tag.end())
-        return len(query) if end < 0 else end + len(tag.group())
-    return None
-
-
-def single_statement(query: str) -> str:
-    """The query without a trailing `;`; refuses anything but comments after a semicolon.
-
-    Only a clearer, earlier message: both databases refuse a second statement themselves.
-    """
-    index = 0
-    while index < len(query):
-        after = _skip_quoted(query, index)
-        if after is not None:
-            index = after
-        elif query[index] == ";":
-            if not _TRIVIA.fullmatch(query, index):
-                raise SqlToolError(ONE_STATEMENT)
-            return query[:index].strip()
-        else:
-            index += 1
-    return query.strip()
-
-
-def backend_from_url(
-    url: str,
-    *,
-    time_limit_s: float,
-    schema: str | None = None,
-    allow_privileged_role: bool = False,
-) -> SqlBackend:
-    """A backend for `sqlite:///relative.db`, `sqlite:////abs.db`, a path, or `postgresql://`.
-
-    `schema` (the search_path) and `allow_privileged_role` apply to PostgreSQL only.
-    """
-    scheme, separator, rest = url.partition("://")
-    if not separator:
-        return SqliteBackend(Path(url), time_limit_s=time_limit_s)
-    if scheme in SQL_TOOL_SQLITE_SCHEMES:
-        path = rest[1:] if rest.startswith("/") else rest  # SQLAlchemy: three slashes = relative
-        if not path or path == ":memory:" or "?" in path:
-            raise ValueError(f"expected a SQLite file path in {url!r}")
-        return SqliteBackend(Path(path), time_limit_s=time_limit_s)
-    if scheme in SQL_TOOL_POSTGRES_SCHEMES:
-        # Imported here: asyncpg costs 80 ms of every start, and most use SQLite or no tool.
-        from qna_agent.agent.sql_postgres import PostgresBackend
-
-        return PostgresBackend(
-            url,
-            time_limit_s=time_limit_s,
-            schema=schema,
-            allow_privileged_role=allow_privileged_role,
-        )
-    raise ValueError(f"unsupported SQL tool database URL scheme {scheme!r}")
 
 
 class SqlToolbox:
@@ -169,7 +98,7 @@ class SqlToolbox:
                 f"the query is {len(query)} characters long; the limit is {self.max_query_chars}"
             )
         statement = single_statement(query)
-        if _TRIVIA.fullmatch(statement):
+        if is_blank(statement):
             raise SqlToolError("the query is empty: send one SELECT statement")
         started = time.perf_counter()
         try:

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from qna_agent.agent.knowledge_tool import KNOWLEDGE_TOOL_NAME
+from qna_agent.agent.tools.knowledge import KNOWLEDGE_TOOL_NAME
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolCall, ToolSpec
 from qna_agent.knowledge.retrieval.query_terms import query_terms
 
@@ -153,7 +153,7 @@ class ExtractiveModel:
             (i for i, message in enumerate(messages) if message.role == "user"), default=None
         )
         if last_user is None:
-            return ModelResponse(DONT_KNOW, model=self.model)
+            return ModelResponse(DONT_KNOW, model=self.model, finish_reason="stop")
         question = messages[last_user].content
         tool_results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
         if not tool_results:
@@ -161,8 +161,8 @@ class ExtractiveModel:
                 self._calls += 1
                 arguments = json.dumps({"query": question, "top_k": self.top_k})
                 call = ToolCall(f"call_extractive_{self._calls}", KNOWLEDGE_TOOL_NAME, arguments)
-                return ModelResponse("", (call,), model=self.model)
-            return ModelResponse(DONT_KNOW, model=self.model)
+                return ModelResponse("", (call,), model=self.model, finish_reason="tool_calls")
+            return ModelResponse(DONT_KNOW, model=self.model, finish_reason="stop")
         results: list[dict[str, object]] = []
         for message in tool_results:
             try:
@@ -171,7 +171,8 @@ class ExtractiveModel:
                 continue
             if isinstance(payload, dict) and isinstance(payload.get("results"), list):
                 results.extend(r for r in payload["results"] if isinstance(r, dict))
-        return ModelResponse(compose_answer(question, results, self.min_overlap), model=self.model)
+        answer = compose_answer(question, results, self.min_overlap)
+        return ModelResponse(answer, model=self.model, finish_reason="stop")
 
     async def complete(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]

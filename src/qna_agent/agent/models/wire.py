@@ -41,13 +41,18 @@ def _usage(value: Any) -> Usage | None:
     return Usage(int(value.get("prompt_tokens") or 0), int(value.get("completion_tokens") or 0))
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def parse_completion(body: bytes, default_model: str) -> ModelResponse:
     """A non-streamed `chat.completion` body as a ModelResponse."""
     completion = _object(body, "an answer")
     choices = completion.get("choices")
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise UpstreamError("the language model returned no choices", upstream="llm")
-    message = choices[0].get("message")
+    choice = choices[0]
+    message = choice.get("message")
     if not isinstance(message, dict):
         message = {}
     calls = tuple(
@@ -66,6 +71,8 @@ def parse_completion(body: bytes, default_model: str) -> ModelResponse:
         tool_calls=calls,
         usage=_usage(completion.get("usage")) or Usage(),
         model=completion.get("model") or default_model,
+        finish_reason=_text(choice.get("finish_reason")),
+        refusal=_text(message.get("refusal")),
     )
 
 
@@ -106,6 +113,8 @@ class StreamAssembler:
         self.text: list[str] = []
         self.calls: dict[int, dict[str, str]] = {}
         self.usage = Usage()
+        self.finish_reason: str | None = None
+        self.refusal: list[str] = []
 
     def add(self, chunk: dict[str, Any]) -> str:
         """Take one chunk; returns the answer text it adds (may be empty)."""
@@ -115,12 +124,19 @@ class StreamAssembler:
             self.usage = usage
         added = []
         for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(choice, dict):
+                continue
+            # It comes with the last delta of the choice, often an empty one.
+            self.finish_reason = _text(choice.get("finish_reason")) or self.finish_reason
+            delta = choice.get("delta")
             if not isinstance(delta, dict):
                 continue
             content = delta.get("content")
             if content:
                 added.append(content)
+            refusal = _text(delta.get("refusal"))
+            if refusal:
+                self.refusal.append(refusal)
             for fragment in delta.get("tool_calls") or []:
                 self._add_call_fragment(fragment)
         text = "".join(added)
@@ -146,4 +162,11 @@ class StreamAssembler:
             ToolCall(call["id"] or f"call_{index}", call["name"], call["arguments"] or "{}")
             for index, call in sorted(self.calls.items())
         )
-        return ModelResponse("".join(self.text), tool_calls, self.usage, self.model)
+        return ModelResponse(
+            "".join(self.text),
+            tool_calls,
+            self.usage,
+            self.model,
+            finish_reason=self.finish_reason,
+            refusal="".join(self.refusal) or None,
+        )

@@ -1,0 +1,2 @@
+"""Read-only SQL over an analytics database: the toolbox, its SQLite and PostgreSQL backends,
+and the three tools the model calls."""
