@@ -62,6 +62,8 @@ class Message(Base):
         BigInteger, nullable=False, default=0, server_default="0"
     )
     model: Mapped[str | None] = mapped_column(String(200))
+    # Why the answer ended (stop, length, content_filter, refusal); None when not answered.
+    finish_reason: Mapped[str | None] = mapped_column(String(20))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -169,10 +169,11 @@ async def _run_stored(
             content=answer.content,
             citations=[asdict(c) for c in answer.citations],
             tool_calls=[asdict(t) for t in answer.tool_calls],
+            finish_reason=answer.finish_reason,
         )
     else:
         error = answer
-        values.update(status=STATUS_FAILED, error=error.detail)
+        values.update(status=STATUS_FAILED, error=error.detail, finish_reason=None)
     finished = await _store(context.database, turn, values, error, meter.usage)
     log.info(
         "turn_finished",

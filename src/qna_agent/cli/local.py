@@ -47,6 +47,7 @@ def message_dict(message: Message) -> dict[str, Any]:
             "completion_tokens": message.completion_tokens or 0,
         },
         "model": message.model,
+        "finish_reason": message.finish_reason,
         "latency_ms": message.latency_ms,
         "created_at": message.created_at.isoformat() if message.created_at else None,
     }

@@ -40,6 +40,14 @@ def _usage(result: AgentResult) -> dict[str, int]:
     }
 
 
+def finish_reason(result: AgentResult) -> str:
+    """The answer's `finish_reason` in OpenAI's words (a refusal ends with `stop`, its text
+    in `refusal`)."""
+    if result.finish_reason in ("length", "content_filter"):
+        return result.finish_reason
+    return "stop"
+
+
 def _extensions(result: AgentResult) -> dict[str, Any]:
     return {
         "citations": [asdict(citation) for citation in result.citations],
@@ -85,7 +93,7 @@ async def stream_chunks(
                 result = event.answer
                 tail = sources_text(result.citations)
                 delta = {"content": tail} if tail else {}
-                final = _chunk(completion_id, created, model, delta, "stop")
+                final = _chunk(completion_id, created, model, delta, finish_reason(result))
                 yield _sse({**final, **_extensions(result)})
                 if include_usage:
                     usage = {
@@ -112,8 +120,9 @@ def completion(result: AgentResult, model: str) -> dict[str, Any]:
                 "message": {
                     "role": "assistant",
                     "content": result.content + sources_text(result.citations),
+                    "refusal": result.content if result.finish_reason == "refusal" else None,
                 },
-                "finish_reason": "stop",
+                "finish_reason": finish_reason(result),
             }
         ],
         "usage": _usage(result),

@@ -48,6 +48,7 @@ MESSAGE: dict[str, Any] = {
     "tool_calls": [TOOL_CALL],
     "usage": USAGE,
     "model": "gpt-4o-mini",
+    "finish_reason": "stop",
     "latency_ms": 1240,
     "created_at": TIME,
 }

@@ -104,6 +104,11 @@ class MessageOut(BaseModel):
     tool_calls: list[ToolCallOut]
     usage: UsageOut
     model: str | None
+    finish_reason: Literal["stop", "length", "content_filter", "refusal"] | None = Field(
+        default=None,
+        description="Why the answer ended: `stop` (complete), `length` (cut at the output "
+        "limit), `content_filter` or `refusal` (the model declined); null until answered.",
+    )
     latency_ms: int | None
     created_at: datetime
 
@@ -125,6 +130,7 @@ class MessageOut(BaseModel):
                 cost_micros=message.cost_micros,
             ),
             model=message.model,
+            finish_reason=message.finish_reason,
             latency_ms=message.latency_ms,
             created_at=message.created_at,
         )
