@@ -185,6 +185,7 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
         system_prompt=system_prompt,
         max_steps=settings.agent_max_steps,
         history_tokens=settings.agent_history_tokens,
+        answer_tokens=settings.llm_max_output_tokens,
     )
     runner = TurnRunner(
         database,

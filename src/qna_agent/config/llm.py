@@ -41,6 +41,14 @@ class LlmSettings(SettingsGroup):
     llm_temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature (provider default if unset)."
     )
+    llm_max_output_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Most tokens one model call may answer with (sent as `max_tokens`). It is "
+        "also the answer allowance the token budget reserves per call: set it for a hard bound; "
+        "unset, the provider's default applies and 1024 is reserved.",
+    )
     llm_retry_base_seconds: float = Field(
         0.5, ge=0, le=60, description="First retry delay; doubles per retry, with full jitter."
     )

@@ -83,3 +83,26 @@ async def test_concurrent_turns_never_spend_more_than_the_budget_on_redis(
     finally:
         client.close()
     await _spend(settings.model_copy(update={"redis_url": SecretStr(url)}), fake_llm)
+
+
+async def test_the_output_limit_is_sent_and_is_what_a_call_reserves(
+    settings: Settings, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("Thirty days."))
+    configured = settings.model_copy(
+        update={
+            "llm_provider": "openai",
+            "llm_base_url": fake_llm.base_url,
+            "llm_max_retries": 0,
+            "llm_max_output_tokens": 64,
+        }
+    )
+    unbounded = settings.model_copy(update={"llm_provider": "openai"})
+    async with running_app(configured) as (app, services), client_for(app) as client:
+        chat_id = await new_chat(client)
+        asked = await client.post(f"/chats/{chat_id}/messages", json={"content": "returns?"})
+        assert asked.status_code == 201
+        bounded_reserve = services.agent.first_call_tokens([])
+    assert fake_llm.requests[0]["max_tokens"] == 64
+    async with running_app(unbounded) as (_, services):
+        assert services.agent.first_call_tokens([]) - bounded_reserve == 1024 - 64

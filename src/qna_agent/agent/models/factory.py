@@ -37,6 +37,7 @@ def build_model(settings: Settings) -> ChatModel:
             timeout=settings.llm_timeout_seconds,
             max_retries=0,  # ResilientModel retries; the SDK's own retries would multiply them
             temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_output_tokens,
         )
         return resilient(provider, settings)
     from qna_agent.agent.models.extractive import ExtractiveModel

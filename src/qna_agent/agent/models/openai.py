@@ -76,9 +76,11 @@ class OpenAIChatModel:
         timeout: float,
         max_retries: int,
         temperature: float | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.temperature = temperature
+        self.max_tokens = max_tokens
         self.client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or NO_KEY,
@@ -102,6 +104,8 @@ class OpenAIChatModel:
             request["tools"] = tools_to_wire(tools)
         if self.temperature is not None:
             request["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            request["max_tokens"] = self.max_tokens
         return request
 
     async def _post(self, request: dict[str, Any], *, stream: bool) -> httpx2.Response:
