@@ -7,6 +7,7 @@ reached. Never a traceback.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,15 @@ def test_serve_with_a_bad_setting_exits_2_with_one_line(
     lines = [line for line in process.stderr.splitlines() if not line.startswith("{")]
     assert len(lines) == 1 and lines[0].startswith("error: "), process.stderr
     assert expected in lines[0]
+
+
+def test_a_refused_first_question_leaves_no_empty_chat(env: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    refused = runner.invoke(app, ["ask", "--local", "x" * 40], env={"MAX_MESSAGE_CHARS": "30"})
+    assert refused.exit_code == 2, refused.output
+    assert one_error_line(refused) == "error: message is 40 characters; the limit is 30"
+    listed = runner.invoke(app, ["ask", "--local", "--json", "Can I return a gift?"])
+    assert listed.exit_code == 0, listed.output
+
+    with sqlite3.connect(env / "qna.db") as db:
+        assert db.execute("SELECT count(*) FROM chats").fetchone() == (1,)  # only the answered

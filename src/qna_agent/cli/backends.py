@@ -39,6 +39,9 @@ class Backend(Protocol):
     async def create_chat(self, title: str | None) -> str:
         """A new chat's id."""
 
+    async def delete_chat(self, chat_id: str) -> None:
+        """Delete a chat (one made for a first question that was refused)."""
+
     def ask(self, chat_id: str, content: str) -> AsyncIterator[Event]:
         """Run one turn; its events as the SSE API names them."""
 

@@ -179,12 +179,31 @@ def run_interruptibly(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any,
 
 
 async def run_turn(backend: Backend, chat_id: str, question: str, printer: TurnPrinter) -> None:
-    """Send one question and feed its events to the printer."""
+    """Send one question and feed its events to the printer. A question refused before its
+    turn started raises its CliError alone (the caller prints it once)."""
+    started = False
     try:
         async for event, data in backend.ask(chat_id, question):
+            started = True
             printer.handle(event, data)
-    finally:
-        printer.finish()
+    except BaseException as exc:
+        if started or not isinstance(exc, CliError):
+            printer.finish()
+        raise
+    printer.finish()
+
+
+def first_turn(session: Session, question: str, printer: TurnPrinter) -> str:
+    """Start a chat with `question`; if the question is refused before anything of the turn
+    was stored (too long, over budget), the new chat is deleted: no empty chat is left."""
+    chat_id = session.run(session.backend.create_chat(title_of(question)))
+    try:
+        session.run(run_turn(session.backend, chat_id, question, printer))
+    except CliError:
+        if printer.message is None:
+            session.run(session.backend.delete_chat(chat_id))
+        raise
+    return chat_id
 
 
 class Session:
@@ -246,8 +265,10 @@ def ask(
     printer = TurnPrinter(stream=not as_json)
     try:
         session.run(session.backend.check(chat))
-        chat_id = chat or session.run(session.backend.create_chat(title_of(question)))
-        session.run(run_turn(session.backend, chat_id, question, printer))
+        if chat is None:
+            first_turn(session, question, printer)
+        else:
+            session.run(run_turn(session.backend, chat, question, printer))
     except KeyboardInterrupt:
         err.print("[yellow]stopped[/]: the server still finishes and stores the answer")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -338,8 +359,9 @@ def repl(session: Session, chat_id: str | None) -> int:
             continue
         try:
             if chat_id is None:
-                chat_id = session.run(session.backend.create_chat(title_of(text)))
-            session.run(run_turn(session.backend, chat_id, text, TurnPrinter()))
+                chat_id = first_turn(session, text, TurnPrinter())
+            else:
+                session.run(run_turn(session.backend, chat_id, text, TurnPrinter()))
         except CliError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}")
         except KeyboardInterrupt:

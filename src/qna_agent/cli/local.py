@@ -107,6 +107,10 @@ class LocalBackend:
             raise _cli_error(exc) from None
         return str(chat.id)
 
+    async def delete_chat(self, chat_id: str) -> None:
+        async with self.services.database.write_sessions.begin() as session:
+            await chats.delete_chat(session, owner_id=LOCAL_OWNER, chat_id=parse_chat_id(chat_id))
+
     async def ask(self, chat_id: str, content: str) -> AsyncIterator[Event]:
         try:
             turn = await self.services.engine.ask(

@@ -57,6 +57,9 @@ class RemoteBackend:
         response = await self._request("POST", "/chats", json={"title": title})
         return str(response.json()["id"])
 
+    async def delete_chat(self, chat_id: str) -> None:
+        await self._request("DELETE", f"/chats/{chat_id}")
+
     async def ask(self, chat_id: str, content: str) -> AsyncIterator[Event]:
         request = self._client.build_request(
             "POST",
