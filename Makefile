@@ -41,10 +41,11 @@ run: .venv/.synced $(SHOP_DB) ## Serve the API on http://127.0.0.1:8000 (docs at
 test: .venv/.synced ## Run the whole test suite
 	$(UV_RUN) pytest $(PYTEST_ARGS)
 
-lint: .venv/.synced ## ruff, ruff format --check, mypy --strict
+lint: .venv/.synced ## ruff, ruff format --check, mypy --strict, the import contracts
 	$(UV_RUN) ruff check src tests
 	$(UV_RUN) ruff format --check src tests
 	$(UV_RUN) mypy
+	$(UV_RUN) lint-imports
 
 fmt: .venv/.synced ## Format and fix what ruff can
 	$(UV_RUN) ruff check --fix src tests
