@@ -23,7 +23,7 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-# --- agent tools: the example shop database for the SQL tools. `make run` builds it when missing,
+# The example shop database for the SQL tools. `make run` builds it when missing,
 # when the script changed or in a new month (its data ends on the first day of the month it was
 # built for, so "last month" is a whole month), and points SQL_TOOL_DATABASE_URL at it unless you
 # set that variable (environment or .env); set it empty to run without the SQL tools.
@@ -56,7 +56,6 @@ check: lint test ## Everything CI runs on the code
 clean: ## Remove the environments and local data
 	rm -rf .venv .tools data .mypy_cache .ruff_cache .pytest_cache
 
-# --- performance ---------------------------------------------------------------------------
 BENCH_ARGS ?=
 bench: .venv/.synced ## Benchmark the service (fake LLM, SQLite + PostgreSQL) and print the table
 	$(UV_RUN) python bench/bench_service.py $(BENCH_ARGS)

@@ -14,7 +14,7 @@ import structlog
 
 from qna_agent.agent.loop import Agent
 from qna_agent.agent.models.factory import build_model
-from qna_agent.agent.models.instrumented import instrument  # --- observability ---
+from qna_agent.agent.models.instrumented import instrument
 from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.agent.pricing import PriceTable
 from qna_agent.agent.prompts import effective_system_prompt
@@ -32,7 +32,7 @@ from qna_agent.knowledge.embeddings.cache import EmbeddingCache
 from qna_agent.knowledge.embeddings.embedder import Embedder, build_embedder
 from qna_agent.knowledge.ingest.loader import DocumentLimits
 from qna_agent.knowledge.service import KnowledgeBase
-from qna_agent.observability import tracing  # --- observability ---
+from qna_agent.observability import tracing
 from qna_agent.security.setup import Security, build_security
 
 log = structlog.get_logger(__name__)
@@ -82,7 +82,7 @@ def build_tools(
     """The agent's tools."""
     registry = ToolRegistry()
     registry.register(knowledge_search_tool(knowledge, settings.kb_top_k))
-    # --- agent tools: read-only SQL over the analytics database
+    # Read-only SQL over the analytics database
     for tool in sql_tools(sql) if sql is not None else []:
         registry.register(tool)
     return registry
@@ -169,7 +169,7 @@ def build_services(settings: Settings, *, model: ChatModel | None = None) -> Ser
     """Wire the parts together (no database I/O yet). `model` replaces the configured one."""
     database = Database(settings)
     knowledge = build_knowledge(settings, database)
-    # --- observability: every model call measured; SQL spans when tracing is on ---
+    # Every model call measured; SQL spans when tracing is on.
     chat_model = instrument(model or build_model(settings))
     system = database.engine.dialect.name
     for sync_engine in database.sync_engines():

@@ -65,7 +65,6 @@ class ServiceUnavailable(QnaError):
     title = "Service unavailable"
 
 
-# --- security ---------------------------------------------------------------------------------
 class Unauthorized(QnaError):
     """No valid credentials were presented."""
 

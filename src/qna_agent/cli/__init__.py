@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from qna_agent import __version__
-from qna_agent.cli import chat as chat_commands  # --- web page & CLI: ask, chat ---
+from qna_agent.cli import chat as chat_commands
 from qna_agent.cli import config, db, eval, kb, keys
 from qna_agent.cli.common import ReportingGroup, examples, out, settings_or_exit
 from qna_agent.cli.malloc_arenas import limit_malloc_arenas
@@ -41,8 +41,8 @@ app.add_typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(eval.app, name="eval")
-app.command("ask")(chat_commands.ask)  # --- web page & CLI ---
-app.command("chat")(chat_commands.chat)  # --- web page & CLI ---
+app.command("ask")(chat_commands.ask)
+app.command("chat")(chat_commands.chat)
 app.add_typer(keys.app, name="keys")
 
 
@@ -81,7 +81,7 @@ def serve(
 
     settings = settings_or_exit()
     limit_malloc_arenas()  # before any thread starts: see cli/malloc_arenas.py
-    # --- observability: workers must share one metrics directory, set before they start ---
+    # Workers must share one metrics directory, set before they start.
     metrics_dir = prepare_directory() if workers > 1 else None
     try:
         uvicorn.run(

@@ -54,7 +54,7 @@ async def embeddings_by_text(
     column = "embedding" if _is_sqlite(session) else "embedding::text"
     rows = await session.execute(
         text(
-            f"SELECT c.heading, c.content, c.{column} AS embedding FROM kb_chunks AS c "  # noqa: S608
+            f"SELECT c.heading, c.content, c.{column} AS embedding FROM kb_chunks AS c "
             "JOIN kb_documents AS d ON d.id = c.document_id "
             "WHERE d.path = :path AND c.embedding IS NOT NULL"
         ),

@@ -39,7 +39,7 @@ def pg_dense_sql(dim: int) -> str:
     """The nearest-neighbour query for this width (`:query`, `:k`), which the index serves."""
     distance = f"embedding::vector({dim}) <=> CAST(CAST(:query AS text) AS vector({dim}))"
     return (
-        f"SELECT id, 1 - ({distance}) AS score FROM kb_chunks "  # noqa: S608
+        f"SELECT id, 1 - ({distance}) AS score FROM kb_chunks "
         f"WHERE vector_dims(embedding) = {dim} ORDER BY {distance} LIMIT :k"
     )
 
