@@ -75,6 +75,7 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []  # lower-case names, per request
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._calls = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -105,7 +106,7 @@ class FakeLLM:
         body = await request.json()
         reply = self._next(body, dict(request.headers))
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            await self._pause(reply.delay)
         if reply.status != 200:
             return JSONResponse(
                 {"error": {"message": reply.content or "scripted failure", "type": "server_error"}},
@@ -144,6 +145,11 @@ class FakeLLM:
                 "usage": self._usage(reply),
             }
         )
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but no longer than the server runs: the server waits for its open requests
+        when it stops, so a long scripted delay would hold up the test's teardown."""
+        await asyncio.to_thread(self._stopping.wait, seconds)
 
     @staticmethod
     def _usage(reply: Reply) -> dict[str, int]:
@@ -209,6 +215,7 @@ class FakeLLM:
 
     def start(self) -> FakeLLM:
         """Serve on a free port of 127.0.0.1 in a background thread."""
+        self._stopping.clear()
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._completions, methods=["POST"]),
@@ -234,6 +241,7 @@ class FakeLLM:
 
     def stop(self) -> None:
         """Stop the server."""
+        self._stopping.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
