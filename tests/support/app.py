@@ -4,7 +4,11 @@ running, API keys, HTTP clients through the ASGI transport, and readers of its a
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +23,7 @@ from qna_agent.config import Settings
 from qna_agent.container import Services, build_services
 from qna_agent.main import create_app
 from qna_agent.security import keys
-from tests.support.postgres import PG_SCHEMA, postgres_url
+from tests.support.postgres import PG_SCHEMA, in_thread, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "knowledge"
@@ -27,6 +31,10 @@ EXAMPLES = ROOT / "examples" / "knowledge"
 # of the principal "anonymous" (the owner the foundation's tests expect).
 TEST_PRINCIPAL = "anonymous"
 FILE_KEY = "qna_test-bootstrap-key-0123456789abcdefghijklmnop"
+# Settings that shape the database or the knowledge base: with any of them (as an argument or an
+# environment variable) a test gets a fresh SQLite file instead of the indexed template.
+_FRESH = ("database_", "db_", "knowledge_", "kb_")
+_template: Path | None = None
 
 
 def _key_file(tmp_path: Path) -> Path:
@@ -48,8 +56,36 @@ def make_settings(tmp_path: Path, backend: str = "sqlite", **overrides: Any) -> 
     if backend == "postgres":
         values["database_url"] = postgres_url()
         values["database_schema"] = PG_SCHEMA
+    elif not _shapes_the_data(overrides):
+        _copy_indexed_template(tmp_path / "qna.db")
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+def _shapes_the_data(overrides: dict[str, Any]) -> bool:
+    names = [*overrides, *(name.lower() for name in os.environ)]
+    return any(name.startswith(_FRESH) for name in names)
+
+
+def _copy_indexed_template(target: Path) -> None:
+    """Start from a copy of a database migrated and indexed once per session: migrating and
+    indexing the examples takes ~0.3 s, most tests start an app, and the copy's sync at start
+    finds nothing to do. A file already there (a second app of the same test) is kept."""
+    global _template
+    if target.exists():
+        return
+    if _template is None:
+        directory = Path(tempfile.mkdtemp(prefix="qna-test-template-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        in_thread(_index_examples(directory))
+        _template = directory / "qna.db"
+    shutil.copyfile(_template, target)
+
+
+async def _index_examples(directory: Path) -> None:
+    values: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{directory / 'qna.db'}"}
+    async with running_app(make_settings(directory, **values)):
+        pass
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,8 +32,8 @@ async def test_probe_aliases_answer_but_stay_out_of_the_schema(client: httpx.Asy
     assert "/ready" not in paths and "/healthz/live" not in paths
 
 
-async def test_not_ready_until_migrated(settings: Settings) -> None:
-    unmigrated = settings.model_copy(update={"db_auto_migrate": False})
+async def test_not_ready_until_migrated(settings_factory: Callable[..., Settings]) -> None:
+    unmigrated = settings_factory(db_auto_migrate=False)
     # Without migrations the knowledge base cannot load, so enter the lifespan by hand.
     services = build_services(unmigrated)
     app = create_app(services=services)
