@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and PyPI:
 #   make run    create the environment from uv.lock, migrate, index the examples, serve :8000
 #   make test   the same environment, then the whole test suite (offline)
+#   make test-fast  the quick loop: leaves out real processes, PostgreSQL and the browser
 # uv is used if it is on PATH; otherwise it is installed into .tools/ with pip.
 
 PYTHON ?= python3
@@ -10,10 +11,10 @@ UV_RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt check clean bench
+.PHONY: help run test test-fast lint fmt check clean bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -40,6 +41,9 @@ run: .venv/.synced $(SHOP_DB) ## Serve the API on http://127.0.0.1:8000 (docs at
 
 test: .venv/.synced ## Run the whole test suite
 	$(UV_RUN) pytest $(PYTEST_ARGS)
+
+test-fast: .venv/.synced ## Tests without real processes, PostgreSQL or a browser (under 2 min)
+	$(UV_RUN) pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
 lint: .venv/.synced ## ruff, ruff format --check, mypy --strict, the import contracts
 	$(UV_RUN) ruff check src tests

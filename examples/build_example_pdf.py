@@ -5,7 +5,7 @@
 A PDF with real text (Helvetica, one text line per line of the source) written by hand in a
 few lines of code: no download and no PDF library, and the same bytes on every run (no
 timestamps), so the committed file can be checked against this script
-(tests/unit/test_example_documents.py). `pdf_document` is also what the tests use to make
+(tests/unit/knowledge/test_example_documents.py). `pdf_document` is also what the tests use to make
 PDFs, corrupted ones included.
 """
 

@@ -17,9 +17,9 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
-from tests.conftest import _in_thread, _reset_postgres, postgres_url
-from tests.fake_llm import FakeLLM
-from tests.processes import api_key_env, free_port, server
+from tests.fakes import FakeLLM
+from tests.support.postgres import in_thread, postgres_url, reset_postgres
+from tests.support.processes import api_key_env, free_port, server
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def api_url(
             url = postgres_url()
             assert url is not None
             schema = request.getfixturevalue("postgres_schema")
-            _in_thread(_reset_postgres(url, schema))
+            in_thread(reset_postgres(url, schema))
             env.update(DATABASE_URL=url, DATABASE_SCHEMA=schema)
         port = free_port()
         with server(env, port, tmp_path / "server.log"):

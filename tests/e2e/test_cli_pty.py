@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_settings
-from tests.fake_llm import FakeLLM, text, tool_call
-from tests.live_server import live_server
+from tests.fakes import FakeLLM, text, tool_call
+from tests.support.app import make_settings
+from tests.support.live_server import live_server
 
 pytestmark = pytest.mark.slow
 

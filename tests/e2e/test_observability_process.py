@@ -23,10 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.e2e.test_server_process import QUESTION
-from tests.fake_llm import FakeLLM, text, tool_call
-from tests.observability import parse_metrics, value
-from tests.processes import base_env, free_port, server
+from tests.fakes import FakeLLM, text, tool_call
+from tests.support.observability import parse_metrics, value
+from tests.support.processes import QUESTION, base_env, free_port, server
 
 pytestmark = pytest.mark.slow
 

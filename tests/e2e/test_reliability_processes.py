@@ -21,11 +21,11 @@ from sqlalchemy import text as sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import postgres_url
-from tests.e2e.tcp_proxy import TcpProxy
-from tests.e2e.test_server_process import QUESTION
-from tests.fake_llm import FakeLLM, text
-from tests.processes import base_env, free_port, server, settled
+from tests.fakes import FakeLLM, text
+from tests.support.postgres import postgres_url
+from tests.support.processes import QUESTION, base_env, free_port, server, settled
+from tests.support.redis_server import redis_url_or_skip
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -272,21 +272,8 @@ def test_database_outage_fails_fast_and_recovers(
             assert httpx.post(f"{api}/chats", json={}).status_code == 201
 
 
-def _redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception as exc:
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail(f"REQUIRE_REDIS=1 but Redis at {url} is unreachable: {exc}")
-        pytest.skip(f"needs Redis at {url} (TEST_REDIS_URL): {exc}")
-    return url
-
-
 def test_rate_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) -> None:
-    redis_url = _redis_url()
+    redis_url = redis_url_or_skip()
     name = f"shared-{uuid.uuid4().hex[:8]}"
     key = "qna_" + uuid.uuid4().hex + uuid.uuid4().hex
     (tmp_path / "keys").write_text(f"{name}:user:{key}\n")

@@ -13,12 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_llm import FakeLLM, text, tool_call
-from tests.processes import base_env, free_port, server, settled
+from tests.fakes import FakeLLM, text, tool_call
+from tests.support.processes import QUESTION, base_env, free_port, server, settled
 
 pytestmark = pytest.mark.slow
-
-QUESTION = "How long do I have to return an item?"
 
 
 def test_kill_during_a_turn_leaves_an_honest_record(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_llm import FakeLLM, text
-from tests.processes import base_env, free_port, server
+from tests.fakes import FakeLLM, text
+from tests.support.processes import base_env, free_port, server
 
 pytestmark = pytest.mark.slow
 

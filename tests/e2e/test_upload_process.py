@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_llm import FakeLLM
-from tests.processes import api_key_env, free_port, server
+from tests.fakes import FakeLLM
+from tests.support.processes import api_key_env, free_port, server
 
 pytestmark = pytest.mark.slow
 

@@ -20,10 +20,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Route, sync_playwright
 from playwright.sync_api import expect as pw_expect
 
-from tests.conftest import EXAMPLES, FILE_KEY, ROOT, make_settings
-from tests.fake_llm import FakeLLM, failure, text, tool_call
-from tests.live_server import live_server
-from tests.unit.agent.test_sql_tool import RETURNED_LAST_MONTH, RETURNS_LAST_MONTH_SQL, SHOP
+from tests.fakes import FakeLLM, failure, text, tool_call
+from tests.support.app import EXAMPLES, FILE_KEY, ROOT, make_settings
+from tests.support.live_server import live_server
+from tests.support.shop import RETURNED_LAST_MONTH, RETURNS_LAST_MONTH_SQL, SHOP
 
 pytestmark = pytest.mark.slow
 # The knowledge-base view lists every bundled example document.

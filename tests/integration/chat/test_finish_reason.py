@@ -7,9 +7,9 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from qna_agent.config import Settings
-from tests.conftest import FILE_KEY, client_for, new_chat, running_app
-from tests.fake_llm import FakeLLM, text
-from tests.served_app import served_app
+from tests.fakes import FakeLLM, text
+from tests.support.app import FILE_KEY, client_for, new_chat, running_app
+from tests.support.served_app import served_app
 
 
 def _with_llm(settings: Settings, fake_llm: FakeLLM) -> Settings:

@@ -16,7 +16,7 @@ import pytest
 from qna_agent.cli.common import EXIT_CONFIG, CliError
 from qna_agent.cli.local import LocalBackend
 from qna_agent.config import Settings
-from tests.conftest import client_for, make_settings, new_chat, running_app
+from tests.support.app import client_for, make_settings, new_chat, running_app
 
 V1 = "/v1/chat/completions"
 

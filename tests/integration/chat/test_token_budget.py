@@ -12,8 +12,9 @@ import redis
 from pydantic import SecretStr
 
 from qna_agent.config import Settings
-from tests.conftest import client_for, new_chat, redis_url, running_app
-from tests.fake_llm import FakeLLM, Reply, text
+from tests.fakes import FakeLLM, Reply, text
+from tests.support.app import client_for, new_chat, running_app
+from tests.support.redis_server import redis_url_or_skip
 
 BUDGET = 10_000
 # Each model call reports ~1,000 prompt tokens, as the reproduction did.
@@ -75,7 +76,7 @@ async def test_concurrent_turns_never_spend_more_than_the_budget(
 async def test_concurrent_turns_never_spend_more_than_the_budget_on_redis(
     settings: Settings, fake_llm: FakeLLM
 ) -> None:
-    url = redis_url()
+    url = redis_url_or_skip()
     client = redis.Redis.from_url(url)
     try:
         for key in client.scan_iter("qna:rl:tok:anonymous:*"):

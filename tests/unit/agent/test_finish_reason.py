@@ -20,7 +20,7 @@ from qna_agent.agent.types import (
     ToolCall,
     ToolSpec,
 )
-from tests.fake_llm import FakeLLM, Reply, text, tool_call
+from tests.fakes import FakeLLM, Reply, text, tool_call
 
 
 class Replies:

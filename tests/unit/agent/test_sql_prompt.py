@@ -9,7 +9,8 @@ from qna_agent.agent.loop import Agent
 from qna_agent.agent.tools.registry import ToolRegistry
 from qna_agent.agent.tools.sql.prompt import sql_system_prompt
 from qna_agent.agent.types import ChatMessage, ModelResponse, ToolSpec
-from tests.unit.test_tools_and_loop import ScriptedModel, collect
+from tests.fakes import ScriptedModel
+from tests.support.agent import collect
 
 
 def answer(_messages: Sequence[ChatMessage], _tools: Sequence[ToolSpec]) -> ModelResponse:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import importlib.util
 import json
 import sqlite3
-import sys
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -22,38 +18,13 @@ from qna_agent.agent.tools.sql.results import SqlToolError, to_json_safe
 from qna_agent.agent.tools.sql.sqlite import ReadOnlyAuthorizer, SqliteBackend
 from qna_agent.agent.tools.sql.statements import single_statement
 from qna_agent.agent.tools.sql.toolbox import SqlToolbox
-
-ROOT = Path(__file__).resolve().parents[3]
-SHOP_TODAY = dt.date(2026, 11, 1)  # the tests build the shop as of this day, so numbers are exact
-RETURNED_LAST_MONTH = 27  # orders with a return requested in October 2026 (reference 2026-11-01)
-RETURNS_LAST_MONTH_SQL = (
-    "SELECT count(DISTINCT order_id) FROM returns"
-    " WHERE requested_at >= '2026-10-01' AND requested_at < '2026-11-01'"
+from tests.support.shop import (
+    RETURNED_LAST_MONTH,
+    RETURNS_LAST_MONTH_SQL,
+    SHOP,
+    SHOP_TODAY,
+    fingerprint,
 )
-
-
-def load_shop_builder() -> ModuleType:
-    path = ROOT / "examples" / "build_shop_db.py"
-    spec = importlib.util.spec_from_file_location("build_shop_db", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-SHOP = load_shop_builder()
-
-
-def fingerprint(path: Path) -> tuple[str, dict[str, int]]:
-    """The file's hash and every table's row count, read with a plain connection."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with sqlite3.connect(path) as connection:
-        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        names = [row[0] for row in tables.fetchall()]
-        counts = {n: connection.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
-    connection.close()
-    return digest, counts
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from tests.fake_embeddings import (
+
+from qna_agent.knowledge.embeddings.embedder import build_embedder
+from qna_agent.knowledge.embeddings.openai_embedder import EmbeddingServiceError, OpenAIEmbedder
+from tests.fakes import (
     WIDTH,
     FakeEmbeddingsServer,
     fake_vector,
     running_embeddings_server,
 )
-
-from qna_agent.knowledge.embeddings.embedder import build_embedder
-from qna_agent.knowledge.embeddings.openai_embedder import EmbeddingServiceError, OpenAIEmbedder
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and any document over the limits turned into an UnreadableDocument with a reason
 from __future__ import annotations
 
 import pytest
-from tests.documents import corrupted_pdfs, make_pdf, pdf_document
 
 from qna_agent.knowledge.ingest.decoding import NotText, decode_text
 from qna_agent.knowledge.ingest.loader import (
@@ -13,6 +12,7 @@ from qna_agent.knowledge.ingest.loader import (
     UnreadableDocument,
     parse_document,
 )
+from tests.support.documents import corrupted_pdfs, make_pdf, pdf_document
 
 
 def parse(path: str, data: bytes, **limits: int) -> list[str]:

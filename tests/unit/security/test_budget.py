@@ -11,7 +11,7 @@ import pytest
 from qna_agent.errors import RateLimited
 from qna_agent.security.budget import TokenBudget
 from qna_agent.security.ratelimit import Counter, MemoryCounter, RedisCounter
-from tests.conftest import redis_url
+from tests.support.redis_server import redis_url_or_skip
 
 
 async def _reserve_many(budgets: list[TokenBudget], principal: str, count: int) -> int:
@@ -36,7 +36,7 @@ async def test_concurrent_reservations_stay_within_the_budget_in_memory() -> Non
 
 
 async def test_concurrent_reservations_stay_within_the_budget_on_redis() -> None:
-    url = redis_url()
+    url = redis_url_or_skip()
     counters: list[Counter] = [RedisCounter(url), RedisCounter(url)]  # two replicas
     try:
         budgets = [TokenBudget(counter, tokens_per_day=1_000) for counter in counters]
