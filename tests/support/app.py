@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from qna_agent.agent.models.protocol import ChatModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from qna_agent.agent.models.protocol import ChatModel
 from qna_agent.config import Settings
 from qna_agent.container import Services, build_services
 from qna_agent.main import create_app
