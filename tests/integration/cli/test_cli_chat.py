@@ -248,3 +248,11 @@ async def test_local_history_reads_every_page(tmp_path: Path) -> None:
     finally:
         await backend.aclose()
     assert [m["content"] for m in history] == [f"question {n}" for n in range(450)]
+
+
+def test_ask_says_when_the_answer_was_cut(served: str, fake_llm: FakeLLM) -> None:
+    fake_llm.script(text("You have thirty", finish_reason="length"))
+    result = runner.invoke(app, ["ask", QUESTION, "--url", served])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("You have thirty")
+    assert "the answer was cut at the model's output limit" in result.stderr
