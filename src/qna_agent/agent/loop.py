@@ -112,6 +112,7 @@ class Agent:
         self.history_tokens = history_tokens
         self.count_tokens = count_tokens
         self.answer_tokens = answer_tokens or DEFAULT_ANSWER_TOKENS
+        self._counted_specs: dict[str, int] = {}
 
     def call_tokens(self, prompt: Sequence[ChatMessage], specs: Sequence[ToolSpec]) -> int:
         """An upper bound of one model call's usage: the prompt and the tool specs as counted,
@@ -121,11 +122,16 @@ class Agent:
             total += MESSAGE_OVERHEAD_TOKENS + self.count_tokens(message.content)
             for call in message.tool_calls:
                 total += self.count_tokens(call.name) + self.count_tokens(call.arguments)
-        for spec in specs:
+        return total + sum(self._spec_tokens(spec) for spec in specs)
+
+    def _spec_tokens(self, spec: ToolSpec) -> int:
+        # The tools do not change while the service runs: each is counted once.
+        tokens = self._counted_specs.get(spec.name)
+        if tokens is None:
             schema = json.dumps(spec.parameters, separators=(",", ":"))
-            total += self.count_tokens(spec.name) + self.count_tokens(spec.description)
-            total += self.count_tokens(schema)
-        return total
+            tokens = sum(map(self.count_tokens, (spec.name, spec.description, schema)))
+            self._counted_specs[spec.name] = tokens
+        return tokens
 
     def first_call_tokens(self, history: Sequence[ChatMessage]) -> int:
         """`call_tokens` of the first call of a turn on `history` (tools offered)."""
