@@ -11,7 +11,11 @@ class ChatSettings(SettingsGroup):
     """Limits and timing of messages, streams and running turns, and the `/v1` model name."""
 
     max_message_chars: int = Field(
-        8000, ge=1, le=200_000, description="Longest user message accepted (characters)."
+        8000,
+        ge=1,
+        le=200_000,
+        description="Longest message that may reach the model (characters): a question, and "
+        "on `/v1` every message of the conversation, system and developer ones included.",
     )
     sse_keepalive_seconds: float = Field(
         15.0, gt=0, description="Interval of SSE keep-alive comments while a turn is quiet."
