@@ -7,15 +7,20 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from qna_agent.config import Settings
+from qna_agent.observability import tracing
 from tests.fakes import FakeLLM, text, tool_call
 from tests.support.app import ROOT
 
@@ -116,3 +121,17 @@ def alert_queries() -> list[str]:
 def metric_names(queries: list[str]) -> set[str]:
     """Metric names the queries select (`up` is Prometheus' own)."""
     return {name for query in queries for name in METRIC_NAME.findall(query)} - {"up"}
+
+
+@contextmanager
+def recorded_spans() -> Iterator[InMemorySpanExporter]:
+    """The service's spans, kept in memory while the block runs."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.use_provider(provider)
+    try:
+        yield memory
+    finally:
+        tracing.use_provider(None)
+        provider.shutdown()

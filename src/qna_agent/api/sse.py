@@ -14,9 +14,8 @@ from typing import Any
 from qna_agent.api.errors import problem_document, problem_for
 from qna_agent.api.schemas.messages import MessageOut
 from qna_agent.chat.events import AnswerFinished, Event, TurnFinished, progress_event
-from qna_agent.chat.models import STATUS_FAILED, Message
+from qna_agent.chat.replays import Replay
 from qna_agent.chat.turn import Turn
-from qna_agent.errors import UpstreamError
 from qna_agent.observability import metrics
 
 SSE_HEADERS = {
@@ -74,16 +73,12 @@ async def _turn_frames(turn: Turn, *, keepalive_seconds: float) -> AsyncIterator
         yield encode_event(event_id, name, data)
 
 
-async def replay_events(message: Message, user_message: Message | None) -> AsyncIterator[bytes]:
+async def replay_events(replay: Replay) -> AsyncIterator[bytes]:
     """A finished turn as a short stream (an `Idempotency-Key` replay): created, then the end."""
+    message = replay.message
     created: dict[str, Any] = {"message": MessageOut.of(message).model_dump(mode="json")}
-    if user_message is not None:
-        created["user_message"] = MessageOut.of(user_message).model_dump(mode="json")
+    if replay.user_message is not None:
+        created["user_message"] = MessageOut.of(replay.user_message).model_dump(mode="json")
     yield encode_event(1, "message.created", created)
-    error = (
-        UpstreamError(message.error or "the turn failed", message_id=str(message.id))
-        if message.status == STATUS_FAILED
-        else None
-    )
-    name, data = _frame(TurnFinished(message, error), str(message.id))
+    name, data = _frame(TurnFinished(message, replay.error()), str(message.id))
     yield encode_event(2, name, data)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from qna_agent.agent.types import ChatMessage
 from qna_agent.errors import InvalidInput, RateLimited
 from qna_agent.security.budget import Reservation
+from qna_agent.security.ratelimit import ConcurrencySlots
 from qna_agent.security.setup import Security
 
 
@@ -55,12 +56,12 @@ def check_conversation(
 
 @dataclass(eq=False)
 class Ticket:
-    """What an admitted turn holds: its budget reservation and maybe a stream slot."""
+    """What an admitted turn holds: its budget reservation and, when streamed, a slot of
+    `streams`."""
 
     owner_id: str
     reservation: Reservation
-    security: Security
-    streamed: bool = False
+    streams: ConcurrencySlots | None = None
     closed: bool = False
 
     async def close(self, spent: int) -> None:
@@ -68,8 +69,8 @@ class Ticket:
         if self.closed:
             return
         self.closed = True
-        if self.streamed:
-            self.security.streams.release(self.owner_id)
+        if self.streams is not None:
+            self.streams.release(self.owner_id)
         await self.reservation.settle(spent)
 
 
@@ -85,4 +86,4 @@ async def admit(security: Security, owner_id: str, *, tokens: int, stream: bool)
             retry_after=1,
             limit=limit,
         )
-    return Ticket(owner_id, reservation, security, streamed=stream)
+    return Ticket(owner_id, reservation, security.streams if stream else None)

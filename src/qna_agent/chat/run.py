@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from qna_agent.db.base import utcnow
 from qna_agent.db.engine import Database
 from qna_agent.errors import NotFound, QnaError, ServiceUnavailable, UpstreamError, UpstreamTimeout
 from qna_agent.observability import tracing
+from qna_agent.observability.tracing import SpanLike
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +81,7 @@ async def run_agent(
     return result or UpstreamError("the agent returned no answer", upstream="agent")
 
 
-def _span(chat_id: str | None, stream: bool) -> Any:
+def _span(chat_id: str | None, stream: bool) -> AbstractContextManager[SpanLike]:
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": "qna-agent",
@@ -128,12 +130,12 @@ async def run_answer(
     finished = AnswerFinished(None, UpstreamError("the answer failed"))
     try:
         with _span(None, stream) as span:
-            outcome_ = await run_agent(context, answer, history, stream=stream, meter=meter)
-            if isinstance(outcome_, AgentResult):
-                finished = AnswerFinished(outcome_, None, meter.usage)
+            result = await run_agent(context, answer, history, stream=stream, meter=meter)
+            if isinstance(result, AgentResult):
+                finished = AnswerFinished(result, None, meter.usage)
             else:
-                finished = AnswerFinished(None, outcome_, meter.usage)
-                tracing.set_error(span, type(outcome_).__name__)
+                finished = AnswerFinished(None, result, meter.usage)
+                tracing.set_error(span, type(result).__name__)
     finally:  # cancelled too: what the model used is paid for
         model = meter.model or context.agent.model.model
         accounting.record_cost(context.prices, model, meter.usage)

@@ -11,16 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from qna_agent.config import Settings
-from qna_agent.observability import tracing
 from tests.fakes import FakeLLM, failure
 from tests.support.app import ROOT, client_for, new_chat, running_app
-from tests.support.observability import ask, json_lines, llm_settings, script_turn
+from tests.support.observability import ask, json_lines, llm_settings, recorded_spans, script_turn
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -30,15 +28,8 @@ TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     """Spans of this test, kept in memory."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.use_provider(provider)
-    try:
+    with recorded_spans() as memory:
         yield memory
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 class Tree:

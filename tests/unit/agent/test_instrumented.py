@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from qna_agent.agent.models.instrumented import InstrumentedModel
 from qna_agent.agent.types import ChatMessage, ModelResponse, TextDelta, ToolCall, ToolSpec
-from qna_agent.observability import tracing
+from tests.support.observability import recorded_spans
 
 
 class Answers:
@@ -40,15 +38,8 @@ class Answers:
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.use_provider(provider)
-    try:
+    with recorded_spans() as memory:
         yield memory
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 async def call(response: ModelResponse, *, stream: bool) -> None:

@@ -198,7 +198,7 @@ def _replay(replay: Replay, streaming: bool) -> Any:
     headers = {"Idempotent-Replayed": "true"}
     if streaming:
         return StreamingResponse(
-            replay_events(replay.message, replay.user_message),
+            replay_events(replay),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
